@@ -1,0 +1,454 @@
+"""The label tree: the one label-structure object every method of the book uses.
+
+A :class:`LabelTree` is a forest of ``L`` levels (coarse to fine). Every node has
+one parent on the level above it (roots have none), and every root-to-leaf path
+has exactly ``L`` nodes. Node indices are **level-major**: all level-0 nodes
+first, then all level-1 nodes, and so on, so concatenating per-level outputs
+``[out_0 | out_1 | … | out_{L-1}]`` gives a vector indexed by node.
+
+Within a level, nodes keep the order in which they first appear in the paths
+the tree was built from. Leaves keep the order of the paths themselves, so a
+table written in a dataset's class-id order gives ``leaf node = offset + id``.
+
+Two relations of the HEX graph (Deng et al., ECCV 2014) follow from the tree:
+
+* **hierarchy**: a node being true implies its parent is true;
+* **exclusion**: siblings (nodes with the same parent, or two roots) never hold
+  together.
+
+A *legal state* is an assignment ``y in {0, 1}^N`` that respects both: the empty
+assignment, or the nodes of one path from a root down to some node. A tree of
+``N`` nodes therefore has exactly ``N + 1`` legal states.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import torch
+
+__all__ = ["LabelTree", "LabelTreeError"]
+
+Level = int | str
+
+
+class LabelTreeError(ValueError):
+    """A hierarchy that is not a valid label tree, or a query outside the tree."""
+
+
+class LabelTree:
+    """A forest of labels on ``L`` levels with level-major node indices.
+
+    Build one with :meth:`from_paths` or :meth:`from_csv`; the constructor is
+    internal.
+
+    Attributes:
+        level_names: ``L`` names of the levels, coarse to fine.
+        names: ``N`` node names, in node-index order.
+        parent: ``(N,)`` int64, the parent of each node, ``-1`` for roots.
+        level_of: ``(N,)`` int64 in ``[0, L)``, the level of each node.
+    """
+
+    def __init__(
+        self,
+        level_names: Sequence[str],
+        names: Sequence[str],
+        parent: Sequence[int],
+        level_sizes: Sequence[int],
+    ) -> None:
+        self.level_names: tuple[str, ...] = tuple(level_names)
+        self.names: list[str] = list(names)
+        self.level_sizes: tuple[int, ...] = tuple(int(s) for s in level_sizes)
+        self.parent: torch.Tensor = torch.as_tensor(list(parent), dtype=torch.long)  # (N,)
+        offsets = [0]
+        for size in self.level_sizes:
+            offsets.append(offsets[-1] + size)
+        self._offsets: tuple[int, ...] = tuple(offsets)  # L + 1 boundaries
+        self.level_of: torch.Tensor = torch.repeat_interleave(
+            torch.arange(self.num_levels), torch.tensor(self.level_sizes)
+        )  # (N,)
+        self._index: list[dict[str, int]] = [
+            {self.names[n]: n for n in range(offsets[lv], offsets[lv + 1])}
+            for lv in range(self.num_levels)
+        ]
+        # ancestor_at[l, n]: the ancestor of node n at level l (n itself at its
+        # own level), -1 where level l is finer than node n.
+        anc = torch.full((self.num_levels, self.num_nodes), -1, dtype=torch.long)  # (L, N)
+        anc[self.level_of, torch.arange(self.num_nodes)] = torch.arange(self.num_nodes)
+        for lv in range(self.num_levels - 1, 0, -1):
+            finer = anc[lv] >= 0
+            anc[lv - 1, finer] = self.parent[anc[lv, finer]]
+        self._ancestor_at = anc
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def from_paths(
+        cls, paths: Iterable[Sequence[str]], level_names: Sequence[str]
+    ) -> LabelTree:
+        """Build a tree from root-to-leaf paths of names, one path per leaf.
+
+        Args:
+            paths: one sequence of ``L`` names per leaf, coarse to fine, e.g.
+                ``("Procellariiformes", "Diomedeidae", "001.Black_footed_Albatross")``.
+                Leaves keep this order; coarser nodes the order of first appearance.
+            level_names: ``L >= 1`` distinct level names, coarse to fine.
+
+        Raises:
+            LabelTreeError: on empty input, a path whose length differs from
+                ``len(level_names)``, an empty name, a node with two parents (one
+                name used for two different nodes of a level), or a duplicate leaf.
+                The message names the offending path and node.
+        """
+        level_names = [str(n) for n in level_names]
+        if not level_names:
+            raise LabelTreeError(
+                "LabelTree.from_paths: `level_names` is empty; give one name per level, "
+                "coarse to fine, e.g. ['order', 'family', 'species']."
+            )
+        dup_levels = sorted({n for n in level_names if level_names.count(n) > 1})
+        if dup_levels:
+            raise LabelTreeError(
+                f"LabelTree.from_paths: level name(s) {dup_levels} appear twice in "
+                f"{level_names}; level names must be distinct."
+            )
+        paths = [tuple(p) for p in paths]
+        if not paths:
+            raise LabelTreeError(
+                "LabelTree.from_paths: `paths` is empty; give one root-to-leaf path of "
+                f"{len(level_names)} names per leaf (levels {level_names})."
+            )
+        depth = len(level_names)
+        for i, path in enumerate(paths):
+            if len(path) != depth:
+                raise LabelTreeError(
+                    f"LabelTree.from_paths: path {i} {list(path)} has {len(path)} names but "
+                    f"there are {depth} levels {level_names}; every path must name one node "
+                    "per level (ragged trees are not supported: repeat a name to pad)."
+                )
+            for lv, name in enumerate(path):
+                if not isinstance(name, str) or not name.strip():
+                    raise LabelTreeError(
+                        f"LabelTree.from_paths: path {i} {list(path)} has an empty or "
+                        f"non-string name {name!r} at level '{level_names[lv]}'."
+                    )
+
+        per_level: list[dict[str, int]] = [{} for _ in range(depth)]  # name -> local index
+        parent_of: list[dict[str, tuple[str, int]]] = [{} for _ in range(depth)]
+        leaf_seen: dict[str, int] = {}
+        for i, path in enumerate(paths):
+            for lv, name in enumerate(path):
+                if lv > 0:
+                    up = path[lv - 1]
+                    known = parent_of[lv].get(name)
+                    if known is not None and known[0] != up:
+                        raise LabelTreeError(
+                            f"LabelTree.from_paths: node '{name}' at level '{level_names[lv]}' "
+                            f"has two parents: '{known[0]}' (path {known[1]}) and '{up}' "
+                            f"(path {i}). A tree gives each node one parent, and a name "
+                            "names one node per level: if these are two different nodes, "
+                            f"give them distinct names (e.g. '{name} ({up})')."
+                        )
+                    parent_of[lv].setdefault(name, (up, i))
+                per_level[lv].setdefault(name, len(per_level[lv]))
+            leaf = path[-1]
+            if leaf in leaf_seen:
+                raise LabelTreeError(
+                    f"LabelTree.from_paths: leaf '{leaf}' appears twice (paths "
+                    f"{leaf_seen[leaf]} and {i}); list each leaf once."
+                )
+            leaf_seen[leaf] = i
+
+        sizes = [len(d) for d in per_level]
+        offsets = [0]
+        for s in sizes:
+            offsets.append(offsets[-1] + s)
+        names: list[str] = []
+        parent: list[int] = []
+        for lv in range(depth):
+            for name in per_level[lv]:  # dicts keep first-appearance order
+                names.append(name)
+                if lv == 0:
+                    parent.append(-1)
+                else:
+                    up = parent_of[lv][name][0]
+                    parent.append(offsets[lv - 1] + per_level[lv - 1][up])
+        return cls(level_names, names, parent, sizes)
+
+    @classmethod
+    def from_csv(cls, path: str | Path) -> LabelTree:
+        """Read a tree from a CSV table: one row per leaf, one column per level.
+
+        Lines starting with ``#`` are comments (sources, version). The first other
+        row is the header: the level names, coarse to fine. Every following row is
+        a root-to-leaf path. This is the format of ``data/hierarchies/*.csv``.
+
+        Raises:
+            FileNotFoundError: the file does not exist.
+            LabelTreeError: the table is empty, a row has the wrong number of
+                columns (the message names the line), or the paths do not form a
+                tree (see :meth:`from_paths`).
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"LabelTree.from_csv: no file at '{path}'; give the path of a CSV table "
+                "with a header row of level names and one root-to-leaf path per row."
+            )
+        text = path.read_text(encoding="utf-8")
+        return cls._from_csv_text(text, source=str(path))
+
+    @classmethod
+    def _from_csv_text(cls, text: str, source: str) -> LabelTree:
+        rows: list[tuple[int, list[str]]] = []
+        for lineno, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+            if not row or (row[0].startswith("#")) or not any(c.strip() for c in row):
+                continue
+            rows.append((lineno, [c.strip() for c in row]))
+        if not rows:
+            raise LabelTreeError(
+                f"LabelTree.from_csv: '{source}' has no header row; its first non-comment "
+                "line must name the levels, coarse to fine (e.g. 'order,family,species')."
+            )
+        (_, header), body = rows[0], rows[1:]
+        if not body:
+            raise LabelTreeError(
+                f"LabelTree.from_csv: '{source}' has a header {header} but no paths; "
+                "add one row per leaf."
+            )
+        for lineno, row in body:
+            if len(row) != len(header):
+                raise LabelTreeError(
+                    f"LabelTree.from_csv: '{source}' line {lineno} has {len(row)} columns "
+                    f"{row} but the header {header} has {len(header)}."
+                )
+        return cls.from_paths([r for _, r in body], header)
+
+    def to_csv(self, path: str | Path, comment: str | None = None) -> None:
+        """Write the tree as a CSV table that :meth:`from_csv` reads back.
+
+        Args:
+            path: where to write.
+            comment: optional text written first as ``#`` comment lines
+                (e.g. the source and version of the table).
+        """
+        buf = io.StringIO()
+        if comment:
+            for line in comment.splitlines():
+                buf.write(f"# {line}".rstrip() + "\n")
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(self.level_names)
+        for leaf in self.leaves.tolist():
+            writer.writerow(self.path_names(leaf))
+        Path(path).write_text(buf.getvalue(), encoding="utf-8")
+
+    # ------------------------------------------------------------- structure
+    @property
+    def num_nodes(self) -> int:
+        """``N``, the number of nodes on all levels."""
+        return self._offsets[-1]
+
+    @property
+    def num_levels(self) -> int:
+        """``L``, the number of levels."""
+        return len(self.level_sizes)
+
+    @property
+    def leaves(self) -> torch.Tensor:
+        """``(N_leaf,)`` int64: the leaf node indices (the finest level), in leaf order."""
+        return self.nodes_at(-1)
+
+    @property
+    def roots(self) -> torch.Tensor:
+        """``(N_root,)`` int64: the root node indices (the coarsest level)."""
+        return self.nodes_at(0)
+
+    def level_index(self, level: Level) -> int:
+        """The level number in ``[0, L)`` of ``level``: an int (negative counts
+        from the finest level) or a level name.
+
+        Raises:
+            LabelTreeError: the level does not exist.
+        """
+        if isinstance(level, str):
+            if level not in self.level_names:
+                raise LabelTreeError(
+                    f"unknown level '{level}'; this tree's levels are {list(self.level_names)}."
+                )
+            return self.level_names.index(level)
+        if isinstance(level, bool) or not isinstance(level, int):
+            raise LabelTreeError(
+                f"level must be an int or a level name, got {level!r} ({type(level).__name__})."
+            )
+        if not -self.num_levels <= level < self.num_levels:
+            raise LabelTreeError(
+                f"level {level} is outside this tree's {self.num_levels} levels "
+                f"{list(self.level_names)}; use 0..{self.num_levels - 1} or negative indices."
+            )
+        return level % self.num_levels
+
+    def offset(self, level: Level) -> int:
+        """The first node index of ``level`` (node = offset + index within the level)."""
+        return self._offsets[self.level_index(level)]
+
+    def nodes_at(self, level: Level) -> torch.Tensor:
+        """``(C_level,)`` int64: the node indices of one level, in order."""
+        lv = self.level_index(level)
+        return torch.arange(self._offsets[lv], self._offsets[lv + 1])
+
+    def _check_node(self, node: int, what: str = "node") -> int:
+        if isinstance(node, torch.Tensor):
+            if node.numel() != 1:
+                raise LabelTreeError(f"{what} must be a single node index, got shape {node.shape}.")
+            node = int(node.item())
+        if isinstance(node, bool) or not isinstance(node, int):
+            raise LabelTreeError(f"{what} must be an int node index, got {node!r}.")
+        if not 0 <= node < self.num_nodes:
+            raise LabelTreeError(
+                f"{what} {node} is outside the tree: node indices run 0..{self.num_nodes - 1}."
+            )
+        return node
+
+    def _check_nodes(self, nodes: torch.Tensor, what: str) -> torch.Tensor:
+        nodes = torch.as_tensor(nodes)
+        if nodes.is_floating_point() or nodes.dtype == torch.bool or nodes.is_complex():
+            raise LabelTreeError(f"{what} must hold integer node indices, got dtype {nodes.dtype}.")
+        nodes = nodes.long()
+        bad = (nodes < 0) | (nodes >= self.num_nodes)
+        if bad.any():
+            first = nodes[bad].flatten()[:5].tolist()
+            raise LabelTreeError(
+                f"{what} hold {int(bad.sum())} node indices outside the tree (e.g. {first}); "
+                f"node indices run 0..{self.num_nodes - 1}."
+            )
+        return nodes
+
+    def index(self, name: str, level: Level | None = None) -> int:
+        """The node index of ``name``.
+
+        Names are unique within a level; the same name may occur on two levels
+        (FGVC-Aircraft's family and variant 'Cessna 172'), and then ``level`` must say which.
+
+        Raises:
+            KeyError: the name is not in the tree (the message suggests close names),
+                or it is on several levels and ``level`` was not given.
+        """
+        levels = range(self.num_levels) if level is None else [self.level_index(level)]
+        hits = [self._index[lv][name] for lv in levels if name in self._index[lv]]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            where = [self.level_names[self.level_of[h]] for h in hits]
+            raise KeyError(
+                f"'{name}' names a node on several levels {where}; pass level= one of them."
+            )
+        pool = [n for lv in levels for n in self._index[lv]]
+        close = difflib.get_close_matches(name, pool, n=3)
+        scope = "this tree" if level is None else f"level '{self.level_names[levels[0]]}'"
+        hint = f" Did you mean {close}?" if close else ""
+        raise KeyError(f"no node named '{name}' in {scope}.{hint}")
+
+    def children(self, node: int) -> torch.Tensor:
+        """``(K,)`` int64: the children of ``node`` in index order (empty for a leaf)."""
+        node = self._check_node(node)
+        return torch.nonzero(self.parent == node).flatten()
+
+    def ancestors(self, node: int) -> torch.Tensor:
+        """``(level_of[node],)`` int64: the strict ancestors of ``node``, root first."""
+        node = self._check_node(node)
+        lv = int(self.level_of[node])
+        return self._ancestor_at[:lv, node].clone()
+
+    def path(self, node: int) -> torch.Tensor:
+        """``(level_of[node] + 1,)`` int64: the root-to-node path, ending at ``node``."""
+        node = self._check_node(node)
+        lv = int(self.level_of[node])
+        return self._ancestor_at[: lv + 1, node].clone()
+
+    def path_names(self, node: int) -> list[str]:
+        """The names on the root-to-node path."""
+        return [self.names[n] for n in self.path(node).tolist()]
+
+    def descendants(self, node: int) -> torch.Tensor:
+        """``(K,)`` int64: the strict descendants of ``node``, level by level."""
+        node = self._check_node(node)
+        lv = int(self.level_of[node])
+        return torch.nonzero((self._ancestor_at[lv] == node) & (self.level_of > lv)).flatten()
+
+    def ancestor_matrix(self) -> torch.Tensor:
+        """``(N, N)`` bool: ``A[i, j]`` is True when node ``j`` is node ``i`` or one of
+        its ancestors. Row ``i`` is the legal state that ends at node ``i``."""
+        n = self.num_nodes
+        a = torch.zeros(n, n, dtype=torch.bool)  # (N, N)
+        rows = torch.arange(n).expand(self.num_levels, n)  # (L, N)
+        valid = self._ancestor_at >= 0  # (L, N)
+        a[rows[valid], self._ancestor_at[valid]] = True
+        return a
+
+    def legal_states(self) -> torch.Tensor:
+        """``(N + 1, N)`` bool: every legal assignment of the tree.
+
+        Row 0 is the empty state (no node true); row ``k + 1`` is the path from a
+        root to node ``k`` (``legal_states()[1:] == ancestor_matrix()``). A state
+        satisfies both HEX relations: child implies parent, siblings exclude.
+        """
+        empty = torch.zeros(1, self.num_nodes, dtype=torch.bool)  # (1, N)
+        return torch.cat([empty, self.ancestor_matrix()], dim=0)  # (N + 1, N)
+
+    def lift(self, targets: torch.Tensor, level: Level) -> torch.Tensor:
+        """Map node indices to their ancestor (or themselves) at ``level``.
+
+        Args:
+            targets: int64 node indices of any shape (labels at any level).
+            level: the coarser-or-equal level to lift to (int or name).
+
+        Returns:
+            int64 tensor of the same shape: node indices on ``level``.
+
+        Raises:
+            LabelTreeError: a target is outside the tree, or is coarser than
+                ``level`` (a coarse label cannot be refined).
+        """
+        lv = self.level_index(level)
+        targets = self._check_nodes(targets, "lift: targets")
+        lifted = self._ancestor_at[lv][targets]  # same shape as targets
+        coarse = lifted < 0
+        if coarse.any():
+            t = int(targets[coarse].flatten()[0])
+            raise LabelTreeError(
+                f"lift: target {t} ('{self.names[t]}', level "
+                f"'{self.level_names[int(self.level_of[t])]}') is coarser than level "
+                f"'{self.level_names[lv]}' ({int(coarse.sum())} such targets); lift maps a "
+                "label to its ancestors and cannot refine it. Lift to a level at or above "
+                "the coarsest target."
+            )
+        return lifted
+
+    def to_level_index(self, nodes: torch.Tensor) -> torch.Tensor:
+        """Node indices → class indices within their own level (``node - offset``)."""
+        nodes = self._check_nodes(nodes, "to_level_index: nodes")
+        offsets = torch.tensor(self._offsets[:-1])
+        return nodes - offsets[self.level_of[nodes]]
+
+    # --------------------------------------------------------------- dunder
+    def __len__(self) -> int:
+        return self.num_nodes
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LabelTree):
+            return NotImplemented
+        return (
+            self.level_names == other.level_names
+            and self.names == other.names
+            and torch.equal(self.parent, other.parent)
+        )
+
+    __hash__ = None  # mutable tensors inside: not hashable
+
+    def __repr__(self) -> str:
+        sizes = zip(self.level_names, self.level_sizes, strict=True)
+        levels = ", ".join(f"{n}={s}" for n, s in sizes)
+        return f"LabelTree({levels}; {self.num_nodes} nodes, {self.num_nodes + 1} legal states)"

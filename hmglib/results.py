@@ -1,0 +1,140 @@
+"""Reproduction records: what a run measured, beside what the paper reports.
+
+Every experiment of the book ends with :func:`record`, which writes
+``<name>.json`` and returns the table the chapter shows. A record is::
+
+    {"name", "chapter", "profile", "measured": [row], "paper": [row], "notes"}
+
+and a row is a flat object with string keys and a numeric ``value``, e.g.
+``{"method": "HRN", "relabel": 0.9, "level": "species", "metric": "OA",
+"value": 71.2}``. Paper rows also carry a ``source`` (where the number is
+printed: table, page, or repository).
+
+Records go to ``$HMG_RESULTS_DIR`` if set, else ``_build/results/`` of the
+book (the nearest folder above the working directory that holds ``_toc.yml``),
+else ``_build/results/`` under the working directory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from numbers import Real
+from pathlib import Path
+
+import pandas as pd
+
+from hmglib import profile
+
+__all__ = ["results_dir", "record", "load", "table"]
+
+Row = Mapping[str, object]
+
+
+def results_dir() -> Path:
+    """The folder reproduction records are written to (see the module docstring)."""
+    env = os.environ.get("HMG_RESULTS_DIR", "").strip()
+    if env:
+        return Path(env).expanduser().resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").is_file():
+            return folder / "_build" / "results"
+    return here / "_build" / "results"
+
+
+def _check_rows(rows: Sequence[Row], what: str, need_source: bool) -> list[dict]:
+    if isinstance(rows, Mapping) or isinstance(rows, str):
+        raise TypeError(f"record: `{what}` must be a list of rows (dicts), got one {type(rows)}.")
+    out = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise TypeError(f"record: {what}[{i}] must be a dict, got {type(row).__name__}.")
+        bad_keys = [k for k in row if not isinstance(k, str)]
+        if bad_keys:
+            raise TypeError(f"record: {what}[{i}] has non-string keys {bad_keys}.")
+        if "value" not in row:
+            raise ValueError(f"record: {what}[{i}] {dict(row)} has no 'value'.")
+        value = row["value"]
+        if isinstance(value, bool) or not isinstance(value, Real) or math.isnan(float(value)):
+            raise ValueError(
+                f"record: {what}[{i}] has value {value!r}; it must be a finite or infinite "
+                "number (convert tensors with float())."
+            )
+        nested = [k for k, v in row.items() if isinstance(v, (Mapping, list, tuple, set))]
+        if nested:
+            raise ValueError(f"record: {what}[{i}] must be flat; keys {nested} hold containers.")
+        if need_source and not row.get("source"):
+            raise ValueError(
+                f"record: {what}[{i}] {dict(row)} has no 'source'; say where the paper prints "
+                "it (e.g. 'Table 2' or 'official repository README')."
+            )
+        out.append({k: (float(v) if k == "value" else v) for k, v in row.items()})
+    return out
+
+
+def record(
+    name: str,
+    measured: Sequence[Row],
+    paper: Sequence[Row] = (),
+    notes: str = "",
+    chapter: str | None = None,
+) -> pd.DataFrame:
+    """Write a reproduction record and return it as one table.
+
+    Args:
+        name: file-safe record name (``[A-Za-z0-9_.-]+``), e.g. ``"hrn_relabel"``.
+        measured: rows this run computed.
+        paper: rows the paper reports, each with a ``source``.
+        notes: why the two differ (scale, data, protocol), in a sentence or two.
+        chapter: the chapter that ran the experiment.
+
+    Returns:
+        A DataFrame with every row, a ``source`` column (``"this run (<profile>)"``
+        for measured rows) and the value last.
+
+    Raises:
+        ValueError, TypeError: a malformed name or row (the message names it).
+    """
+    if not name or not all(c.isalnum() or c in "_.-" for c in name):
+        raise ValueError(f"record: name {name!r} must be non-empty and use only letters, "
+                         "digits, '_', '.', '-'.")
+    prof = profile.current().name
+    rec = {
+        "name": name,
+        "chapter": chapter,
+        "profile": prof,
+        "measured": _check_rows(measured, "measured", need_source=False),
+        "paper": _check_rows(paper, "paper", need_source=True),
+        "notes": notes,
+    }
+    folder = results_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(rec, indent=1) + "\n", encoding="utf-8")
+    return table(rec)
+
+
+def load(name: str) -> dict:
+    """Read back the record ``name`` from :func:`results_dir`.
+
+    Raises:
+        FileNotFoundError: no such record (the message names the folder).
+    """
+    path = results_dir() / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no reproduction record '{name}' in {path.parent}; run the "
+                                "chapter that writes it first.")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def table(rec: Mapping) -> pd.DataFrame:
+    """A record as one DataFrame: measured rows, then paper rows, ``value`` last."""
+    rows = [{**r, "source": f"this run ({rec['profile']})"} for r in rec["measured"]]
+    rows += [dict(r) for r in rec["paper"]]
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    cols = [c for c in df.columns if c not in ("source", "value")] + ["source", "value"]
+    return df[cols]

@@ -1,0 +1,264 @@
+"""LabelTree: structure, hand-computed values, properties and bad input."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hmglib import LabelTree, LabelTreeError
+
+PATHS = [
+    ("bird", "albatross", "black-footed"),
+    ("bird", "albatross", "laysan"),
+    ("bird", "wren", "house wren"),
+    ("ship", "carrier", "nimitz"),
+    ("ship", "carrier", "enterprise"),
+]
+LEVELS = ["kind", "group", "type"]
+
+
+@pytest.fixture
+def tree() -> LabelTree:
+    return LabelTree.from_paths(PATHS, LEVELS)
+
+
+def random_tree(draw_sizes: list[list[int]]) -> LabelTree:
+    """A tree from nested branching counts: sizes[l][k] = children of node k of level l."""
+    paths: list[tuple[str, ...]] = []
+
+    def grow(prefix: tuple[str, ...], lv: int, k: int) -> None:
+        if lv == len(draw_sizes):
+            paths.append(prefix)
+            return
+        n = draw_sizes[lv][k % len(draw_sizes[lv])]
+        for c in range(n):
+            grow((*prefix, f"{prefix[-1] if prefix else 'r'}.{c}"), lv + 1, k * 3 + c)
+
+    grow((), 0, 0)
+    return LabelTree.from_paths(paths, [f"L{i}" for i in range(len(draw_sizes))])
+
+
+# ------------------------------------------------------------------ structure
+def test_sizes_and_level_major_order(tree: LabelTree) -> None:
+    assert tree.level_sizes == (2, 3, 5)
+    assert tree.num_nodes == 10 and len(tree) == 10 and tree.num_levels == 3
+    assert tree.names == [
+        "bird", "ship", "albatross", "wren", "carrier",
+        "black-footed", "laysan", "house wren", "nimitz", "enterprise",
+    ]
+    assert tree.parent.tolist() == [-1, -1, 0, 0, 1, 2, 2, 3, 4, 4]
+    assert tree.level_of.tolist() == [0, 0, 1, 1, 1, 2, 2, 2, 2, 2]
+    assert tree.nodes_at("group").tolist() == [2, 3, 4]
+    assert tree.nodes_at(-1).tolist() == tree.leaves.tolist() == [5, 6, 7, 8, 9]
+    assert tree.roots.tolist() == [0, 1]
+    assert tree.offset(2) == 5
+    assert repr(tree) == "LabelTree(kind=2, group=3, type=5; 10 nodes, 11 legal states)"
+
+
+def test_leaves_keep_path_order_even_when_unsorted() -> None:
+    t = LabelTree.from_paths([("b", "y"), ("a", "x"), ("b", "z")], ["top", "leaf"])
+    assert t.names == ["b", "a", "y", "x", "z"]
+    assert t.leaves.tolist() == [2, 3, 4]
+    assert t.parent.tolist() == [-1, -1, 0, 1, 0]
+
+
+def test_navigation(tree: LabelTree) -> None:
+    assert tree.index("laysan") == 6
+    assert tree.ancestors(6).tolist() == [0, 2]
+    assert tree.ancestors(0).tolist() == []
+    assert tree.path(6).tolist() == [0, 2, 6]
+    assert tree.path_names(8) == ["ship", "carrier", "nimitz"]
+    assert tree.children(0).tolist() == [2, 3]
+    assert tree.children(7).tolist() == []
+    assert tree.descendants(0).tolist() == [2, 3, 5, 6, 7]
+    assert tree.descendants(9).tolist() == []
+    assert tree.to_level_index(torch.tensor([0, 3, 9])).tolist() == [0, 1, 4]
+
+
+def test_ancestor_matrix_by_hand(tree: LabelTree) -> None:
+    a = tree.ancestor_matrix()
+    assert a.shape == (10, 10) and a.dtype == torch.bool
+    expected = torch.zeros(10, 10, dtype=torch.bool)
+    for node in range(10):
+        for anc in [*tree.ancestors(node).tolist(), node]:
+            expected[node, anc] = True
+    assert torch.equal(a, expected)
+    assert a[6].nonzero().flatten().tolist() == [0, 2, 6]
+
+
+def test_legal_states_are_exactly_the_consistent_assignments(tree: LabelTree) -> None:
+    states = tree.legal_states()
+    assert states.shape == (11, 10)
+    assert not states[0].any()
+    assert torch.equal(states[1:], tree.ancestor_matrix())
+    # brute force over all 2^10 assignments: legal iff child ⇒ parent and siblings exclude
+    legal = set()
+    for bits in itertools.product([0, 1], repeat=10):
+        y = torch.tensor(bits, dtype=torch.bool)
+        implies = all(not y[n] or tree.parent[n] < 0 or y[tree.parent[n]] for n in range(10))
+        groups = [tree.roots.tolist()] + [tree.children(n).tolist() for n in range(10)]
+        exclusive = all(int(y[g].sum()) <= 1 for g in groups if g)
+        if implies and exclusive:
+            legal.add(bits)
+    assert legal == {tuple(int(v) for v in row) for row in states}
+
+
+def test_lift(tree: LabelTree) -> None:
+    t = torch.tensor([[5, 8], [2, 9]])
+    assert tree.lift(t, "group").tolist() == [[2, 4], [2, 4]]
+    assert tree.lift(t, 0).tolist() == [[0, 1], [0, 1]]
+    assert tree.lift(torch.tensor([5, 7]), -1).tolist() == [5, 7]
+    assert tree.lift(torch.tensor([], dtype=torch.long), 0).shape == (0,)
+
+
+def test_csv_round_trip(tree: LabelTree, tmp_path) -> None:
+    path = tmp_path / "t.csv"
+    tree.to_csv(path, comment="a test table\nversion: 1")
+    text = path.read_text()
+    assert text.startswith("# a test table\n# version: 1\nkind,group,type\n")
+    assert LabelTree.from_csv(path) == tree
+
+
+def test_csv_quotes_names_with_commas(tmp_path) -> None:
+    t = LabelTree.from_paths([("a, inc.", "x")], ["maker", "model"])
+    t.to_csv(tmp_path / "q.csv")
+    assert LabelTree.from_csv(tmp_path / "q.csv").names == ["a, inc.", "x"]
+
+
+def test_same_name_on_two_levels_needs_level() -> None:
+    t = LabelTree.from_paths([("Cessna", "Cessna 172", "Cessna 172")], ["m", "f", "v"])
+    with pytest.raises(KeyError, match=r"several levels \['f', 'v'\].*level="):
+        t.index("Cessna 172")
+    assert t.index("Cessna 172", level="f") == 1
+    assert t.index("Cessna 172", level=-1) == 2
+
+
+# ------------------------------------------------------------------ bad input
+def test_empty_paths() -> None:
+    with pytest.raises(LabelTreeError, match=r"`paths` is empty"):
+        LabelTree.from_paths([], ["a", "b"])
+
+
+def test_empty_level_names() -> None:
+    with pytest.raises(LabelTreeError, match=r"`level_names` is empty"):
+        LabelTree.from_paths([("x",)], [])
+
+
+def test_paths_of_unequal_length() -> None:
+    with pytest.raises(LabelTreeError, match=r"path 1 \['a'\] has 1 names but there are 2"):
+        LabelTree.from_paths([("a", "x"), ("a",)], ["top", "leaf"])
+
+
+def test_node_with_two_parents() -> None:
+    with pytest.raises(LabelTreeError, match=r"node 'x' at level 'leaf' has two parents: 'a'"):
+        LabelTree.from_paths([("a", "x"), ("b", "x")], ["top", "leaf"])
+
+
+def test_name_used_for_two_nodes_of_one_level() -> None:
+    # two different families both called 'Other', under two orders
+    paths = [("O1", "Other", "s1"), ("O2", "Other", "s2")]
+    with pytest.raises(LabelTreeError, match=r"'Other' at level 'family'.*'Other \(O2\)'"):
+        LabelTree.from_paths(paths, ["order", "family", "species"])
+
+
+def test_duplicate_leaf() -> None:
+    with pytest.raises(LabelTreeError, match=r"leaf 'x' appears twice \(paths 0 and 2\)"):
+        LabelTree.from_paths([("a", "x"), ("a", "y"), ("a", "x")], ["top", "leaf"])
+
+
+def test_empty_name() -> None:
+    with pytest.raises(LabelTreeError, match=r"empty or non-string name '' at level 'leaf'"):
+        LabelTree.from_paths([("a", "")], ["top", "leaf"])
+
+
+def test_duplicate_level_names() -> None:
+    with pytest.raises(LabelTreeError, match=r"\['a'\] appear twice"):
+        LabelTree.from_paths([("x", "y")], ["a", "a"])
+
+
+def test_unknown_name_suggests(tree: LabelTree) -> None:
+    with pytest.raises(KeyError, match=r"no node named 'laysn'.*'laysan'"):
+        tree.index("laysn")
+    with pytest.raises(KeyError, match=r"no node named 'laysan' in level 'kind'"):
+        tree.index("laysan", level="kind")
+
+
+@pytest.mark.parametrize(("call", "bad"), [
+    (lambda t: t.ancestors(10), "node 10 is"),
+    (lambda t: t.path(-1), "node -1 is"),
+    (lambda t: t.children(99), "node 99 is"),
+    (lambda t: t.descendants(10), "node 10 is"),
+    (lambda t: t.lift(torch.tensor([3, 10]), 0), r"e\.g\. \[10\]"),
+    (lambda t: t.to_level_index(torch.tensor([-2])), r"e\.g\. \[-2\]"),
+])
+def test_node_outside_tree(tree: LabelTree, call, bad: str) -> None:
+    with pytest.raises(LabelTreeError, match=rf"{bad}.*outside the tree|outside the tree.*{bad}"):
+        call(tree)
+    with pytest.raises(LabelTreeError, match=r"node indices run 0\.\.9"):
+        call(tree)
+
+
+def test_float_targets_rejected(tree: LabelTree) -> None:
+    with pytest.raises(LabelTreeError, match="integer node indices"):
+        tree.lift(torch.tensor([1.0]), 0)
+
+
+def test_lift_cannot_refine(tree: LabelTree) -> None:
+    with pytest.raises(LabelTreeError, match=r"target 1 \('ship', level 'kind'\) is coarser "
+                                            r"than level 'group'"):
+        tree.lift(torch.tensor([5, 1]), "group")
+
+
+def test_unknown_level(tree: LabelTree) -> None:
+    with pytest.raises(LabelTreeError, match=r"unknown level 'genus'"):
+        tree.nodes_at("genus")
+    with pytest.raises(LabelTreeError, match=r"level 3 is outside"):
+        tree.nodes_at(3)
+
+
+def test_csv_errors(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="no file at"):
+        LabelTree.from_csv(tmp_path / "missing.csv")
+    (tmp_path / "empty.csv").write_text("# only a comment\n")
+    with pytest.raises(LabelTreeError, match="has no header row"):
+        LabelTree.from_csv(tmp_path / "empty.csv")
+    (tmp_path / "bad.csv").write_text("# c\nkind,type\nbird,wren\nship\n")
+    with pytest.raises(LabelTreeError, match=r"line 4 has 1 columns \['ship'\]"):
+        LabelTree.from_csv(tmp_path / "bad.csv")
+    (tmp_path / "nobody.csv").write_text("kind,type\n")
+    with pytest.raises(LabelTreeError, match="no paths"):
+        LabelTree.from_csv(tmp_path / "nobody.csv")
+
+
+# ------------------------------------------------------------------ properties
+branching = st.lists(st.lists(st.integers(1, 3), min_size=1, max_size=3), min_size=1, max_size=4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(branching)
+def test_properties_of_random_trees(sizes: list[list[int]]) -> None:
+    t = random_tree(sizes)
+    n = t.num_nodes
+    # level-major: levels are contiguous and non-decreasing
+    assert torch.all(t.level_of[1:] >= t.level_of[:-1])
+    # every parent is on the level just above
+    child = t.parent >= 0
+    assert torch.all(t.level_of[t.parent[child]] == t.level_of[child] - 1)
+    assert torch.all(t.level_of[~child] == 0)
+    # every leaf reaches exactly one root; path length = number of levels
+    for leaf in t.leaves.tolist():
+        p = t.path(leaf)
+        assert len(p) == t.num_levels and int(t.level_of[p[0]]) == 0
+    # N + 1 legal states, all distinct, each state's true nodes = a root path
+    states = t.legal_states()
+    assert states.shape == (n + 1, n)
+    assert len({tuple(r.tolist()) for r in states}) == n + 1
+    assert torch.equal(states[1:].sum(1), t.level_of + 1)
+    # lifting to the root level is the first entry of each path
+    assert torch.equal(t.lift(t.leaves, 0), torch.stack([t.path(int(x))[0] for x in t.leaves]))
+    # children counts add up
+    assert sum(len(t.children(k)) for k in range(n)) == n - len(t.roots)
