@@ -13,7 +13,7 @@ PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 # The quick build lives apart from the real one: its html, its execution
 # cache and its results records (jupyter-cache keys on code, not HMG_QUICK).
 QUICK_OUT := _build/quick
-QUICK_ENV := HMG_QUICK=1 HMG_RESULTS_DIR=$(QUICK_OUT)/results MPLBACKEND=Agg
+QUICK_ENV := HMG_QUICK=1 HMG_RESULTS_DIR=$(CURDIR)/$(QUICK_OUT)/results
 
 .PHONY: help setup setup-book book test lint pytest book-quick clean
 
@@ -38,7 +38,8 @@ setup-book: $(VENV)/.stamp-book
 setup: $(VENV)/.stamp-test
 
 book: setup-book
-	MPLBACKEND=Agg $(BIN)/jupyter-book build . --warningiserror --keep-going
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
+	$(BIN)/python tests/check_built_book.py _build/html
 	@echo "The book: $(CURDIR)/_build/html/index.html"
 
 lint: setup
@@ -49,6 +50,7 @@ pytest: setup
 
 book-quick: setup
 	$(QUICK_ENV) $(BIN)/jupyter-book build . --warningiserror --keep-going --path-output $(QUICK_OUT)
+	$(BIN)/python tests/check_built_book.py $(QUICK_OUT)/_build/html
 	@echo "The quick book: $(CURDIR)/$(QUICK_OUT)/_build/html/index.html"
 
 test: lint pytest book-quick

@@ -6,6 +6,7 @@ same functions, so the static figure before a widget and the widget agree.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Mapping
 
 import matplotlib.pyplot as plt
@@ -81,7 +82,9 @@ def draw_tree(
     if tree.num_nodes > max_nodes:
         return draw_tree_summary(tree, title=title)
     n_leaf = len(tree.leaves)
-    fig, ax = _new_axes(ax, (max(6.0, 0.55 * n_leaf + 2), 1.4 * tree.num_levels + 1.2))
+    rotate = n_leaf > 12  # many leaves: vertical labels; few: wrapped horizontal ones
+    width = 0.32 * n_leaf + 2.5 if rotate else 1.05 * n_leaf + 1.5
+    fig, ax = _new_axes(ax, (max(6.0, width), 1.4 * tree.num_levels + 1.2))
     pos = tree_layout(tree)
     faded = highlight is not None
     highlight = dict(highlight or {})
@@ -95,7 +98,6 @@ def draw_tree(
             color=highlight[node] if on else "0.6", lw=2.2 if on else 1.0,
             alpha=1.0 if (on or not faded) else 0.35, zorder=1,
         )
-    rotate = n_leaf > 12
     for node in range(tree.num_nodes):
         lv = int(tree.level_of[node])
         color = highlight.get(node, LEVEL_COLORS[lv % len(LEVEL_COLORS)])
@@ -103,8 +105,11 @@ def draw_tree(
         ax.scatter(*pos[node], s=90, color=color, alpha=alpha, zorder=2,
                    edgecolor="black" if node in highlight else "none")
         is_leaf = lv == tree.num_levels - 1
+        label = tree.names[node]
+        if is_leaf and not rotate:
+            label = textwrap.fill(label, 13)  # long leaf names side by side: wrap, don't overlap
         ax.annotate(
-            tree.names[node], pos[node],
+            label, pos[node],
             xytext=(0, -9) if is_leaf else (6, 5), textcoords="offset points",
             rotation=90 if (is_leaf and rotate) else 0,
             ha="center" if is_leaf else "left", va="top" if is_leaf else "bottom",
@@ -116,7 +121,7 @@ def draw_tree(
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
     ax.set_xlim(-0.8, n_leaf - 0.2)
-    ax.set_ylim(-(tree.num_levels - 1) - (1.6 if rotate else 0.6), 0.6)
+    ax.set_ylim(-(tree.num_levels - 1) - (1.6 if rotate else 0.8), 0.6)
     if title:
         ax.set_title(title)
     return fig
