@@ -1,0 +1,65 @@
+"""Datasets and label protocols.
+
+* The synthetic worlds, rendered on the fly from ``(seed, split, index)``:
+  :class:`HierShapes` (a 3-level tree with object and part boxes) and
+  :class:`MultiShapes` (multi-label canvases with a known co-occurrence).
+* The label protocols of the papers (:mod:`hmglib.data.protocols`):
+  :func:`coarsen_labels`, :func:`degrade_resolution`, :class:`CoarsenedDataset`,
+  :func:`drop_labels`, :class:`PartialLabelDataset`.
+* The real datasets, read from a downloaded copy (see each class).
+
+Targets follow the book's conventions: hierarchical targets are node indices
+of a :class:`~hmglib.LabelTree`; multi-label targets are ``(C,)`` vectors,
+``{0, 1}`` when complete and ``{1, 0, -1}`` when partial.
+"""
+
+# the real datasets are read from a downloaded copy (see each class)
+from hmglib.data._io import (
+    SOURCES,
+    CorruptImageError,
+    DatasetNotFoundError,
+    data_root,
+)
+from hmglib.data.aircraft import FGVCAircraft3
+from hmglib.data.cars import StanfordCars
+from hmglib.data.coco import COCO2014
+from hmglib.data.cub import CUB200
+from hmglib.data.protocols import (
+    CoarsenedDataset,
+    PartialLabelDataset,
+    coarsen_labels,
+    degrade_resolution,
+    drop_labels,
+)
+from hmglib.data.synthetic import (
+    HierBoxes,
+    HierShapes,
+    MultiShapes,
+    ObjectBoxes,
+    empirical_cooccurrence,
+    hier_shapes_tree,
+)
+from hmglib.data.voc import VOC2007
+
+__all__ = [
+    "HierShapes",
+    "HierBoxes",
+    "hier_shapes_tree",
+    "MultiShapes",
+    "ObjectBoxes",
+    "empirical_cooccurrence",
+    "coarsen_labels",
+    "degrade_resolution",
+    "CoarsenedDataset",
+    "drop_labels",
+    "PartialLabelDataset",
+    "CUB200",
+    "FGVCAircraft3",
+    "StanfordCars",
+    "VOC2007",
+    "COCO2014",
+    "SOURCES",
+    "data_root",
+    "DatasetNotFoundError",
+    "CorruptImageError",
+]
