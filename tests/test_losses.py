@@ -1,0 +1,175 @@
+"""hmglib.losses: L_Hier (marginal_nll) and HRN's composite loss."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hmglib import LabelTree, LabelTreeError, hierarchies
+from hmglib import probability as prob
+from hmglib.losses import HRNLoss, HRNLossOutput, marginal_nll
+
+TREE = LabelTree.from_paths(
+    [("bird", "albatross", "laysan"), ("bird", "albatross", "black-footed"),
+     ("bird", "wren", "house"), ("ship", "carrier", "nimitz")],
+    ["kind", "group", "type"],
+)
+# nodes: bird 0, ship 1, albatross 2, wren 3, carrier 4, laysan 5, black-footed 6, house 7,
+# nimitz 8
+
+
+def logits(tree: LabelTree, batch: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return 2 * torch.randn(batch, tree.num_nodes, generator=g, dtype=torch.float64)
+
+
+# ------------------------------------------------------------ marginal_nll
+@pytest.mark.parametrize("method", ["auto", "recursion", "dense"])
+def test_marginal_nll_is_the_enumerated_negative_log_marginal(method: str) -> None:
+    f = logits(TREE, 4)
+    targets = torch.tensor([5, 2, 1, 8])  # a leaf, a family, a root, a leaf
+    brute = -prob.enumerate_log_marginals(f, TREE)[torch.arange(4), targets]  # (4,)
+    none = marginal_nll(f, targets, TREE, reduction="none", method=method)
+    torch.testing.assert_close(none, brute)
+    torch.testing.assert_close(marginal_nll(f, targets, TREE, method=method), brute.mean())
+    torch.testing.assert_close(marginal_nll(f, targets, TREE, reduction="sum", method=method),
+                               brute.sum())
+
+
+def test_marginal_nll_by_hand() -> None:
+    tree = LabelTree.from_paths([("a", "a1"), ("a", "a2"), ("b", "b1")], ["c", "f"])
+    f = torch.tensor([[1.0, 0.0, 2.0, 0.0, 0.0]], dtype=torch.float64)  # a, b, a1, a2, b1
+    z = 1 + math.e + 1 + math.exp(3) + math.e + 1  # empty, a, b, a>a1, a>a2, b>b1
+    assert marginal_nll(f, torch.tensor([0]), tree).item() == pytest.approx(
+        -math.log((math.e + math.exp(3) + math.e) / z))
+    assert marginal_nll(f, torch.tensor([2]), tree).item() == pytest.approx(
+        -math.log(math.exp(3) / z))
+
+
+def test_marginal_nll_gradcheck() -> None:
+    f = logits(TREE, 3).requires_grad_()
+    targets = torch.tensor([6, 3, 0])
+    for method in ("recursion", "dense"):
+        def call(e: torch.Tensor, m: str = method) -> torch.Tensor:
+            return marginal_nll(e, targets, TREE, method=m)
+
+        assert torch.autograd.gradcheck(call, (f,))
+
+
+def test_coarse_label_gradient_signs() -> None:
+    """A label at 'albatross' pulls up its ancestors and descendants and pushes
+    every other node down, whatever the energies."""
+    f = logits(TREE, 1, seed=4).requires_grad_()
+    albatross = TREE.index("albatross")
+    (grad,) = torch.autograd.grad(marginal_nll(f, torch.tensor([albatross]), TREE), f)
+    up = set(TREE.path(albatross).tolist()) | set(TREE.descendants(albatross).tolist())
+    for node in range(TREE.num_nodes):
+        assert (grad[0, node] < 0) if node in up else (grad[0, node] > 0), TREE.names[node]
+
+
+def test_marginal_nll_bad_targets() -> None:
+    f = torch.zeros(2, TREE.num_nodes)
+    with pytest.raises(TypeError, match="integer node indices"):
+        marginal_nll(f, torch.tensor([0.0, 1.0]), TREE)
+    with pytest.raises(TypeError, match="integer node indices"):
+        marginal_nll(f, torch.tensor([True, False]), TREE)
+    with pytest.raises(ValueError, match=r"shape \(2,\).*got shape \(3,\)"):
+        marginal_nll(f, torch.tensor([0, 1, 2]), TREE)
+    with pytest.raises(ValueError, match=r"shape \(2,\).*got shape \(2, 1\)"):
+        marginal_nll(f, torch.tensor([[0], [1]]), TREE)
+    with pytest.raises(LabelTreeError, match=r"outside the tree \(e.g. \[9\]\).*0..8"):
+        marginal_nll(f, torch.tensor([0, 9]), TREE)
+    with pytest.raises(ValueError, match=r"outside the tree \(e.g. \[-1\]\)"):
+        marginal_nll(f, torch.tensor([-1, 0]), TREE)
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        marginal_nll(f, [0, 1], TREE)
+    with pytest.raises(ValueError, match="reduction"):
+        marginal_nll(f, torch.tensor([0, 1]), TREE, reduction="avg")
+    with pytest.raises(ValueError, match=r"marginal_nll: energies has shape \(2, 8\)"):
+        marginal_nll(torch.zeros(2, 8), torch.tensor([0, 1]), TREE)
+
+
+# ------------------------------------------------------------------ HRNLoss
+def test_hrn_loss_parts() -> None:
+    loss = HRNLoss(TREE)
+    node = logits(TREE, 5, seed=1)
+    leaf = logits(TREE, 5, seed=2)[:, :4]  # (5, 4 leaves)
+    targets = torch.tensor([5, 2, 8, 0, 7])  # leaves at 0, 2, 4
+    out = loss(node, leaf, targets)
+    assert isinstance(out, HRNLossOutput)
+    hier = -prob.enumerate_log_marginals(torch.sigmoid(node), TREE)[torch.arange(5), targets]
+    torch.testing.assert_close(out.hier, hier.mean())
+    torch.testing.assert_close(out.ce, F.cross_entropy(leaf[[0, 2, 4]], torch.tensor([0, 3, 2])))
+    torch.testing.assert_close(out.total, out.hier + out.ce)
+
+
+def test_hrn_loss_logit_energies() -> None:
+    node = logits(TREE, 3, seed=1)
+    leaf = torch.zeros(3, 4, dtype=torch.float64)
+    targets = torch.tensor([5, 6, 7])
+    out = HRNLoss(TREE, energies="logits")(node, leaf, targets)
+    torch.testing.assert_close(out.hier, marginal_nll(node, targets, TREE))
+    torch.testing.assert_close(out.ce, torch.tensor(math.log(4), dtype=torch.float64))
+
+
+def test_hrn_loss_without_leaf_labels_has_zero_ce_and_a_graph() -> None:
+    node = logits(TREE, 3).requires_grad_()
+    leaf = logits(TREE, 3)[:, :4].requires_grad_()
+    out = HRNLoss(TREE)(node, leaf, torch.tensor([0, 2, 4]))  # coarse labels only
+    assert out.ce.item() == 0.0 and torch.isfinite(out.total)
+    out.total.backward()
+    assert torch.equal(leaf.grad, torch.zeros_like(leaf))
+    assert torch.isfinite(node.grad).all() and node.grad.abs().sum() > 0
+
+
+def test_sigmoid_energies_cannot_beat_the_floor_but_logits_can() -> None:
+    cub = hierarchies.load("cub200")
+    leaf = cub.leaves[:16]
+    on_path = cub.ancestor_matrix()[leaf].double()  # (16, N)
+    big = 30 * (2 * on_path - 1)  # confident logits: +30 on the true path, -30 elsewhere
+    floor = -prob.best_log_marginals(cub)[leaf].mean()
+    leaf_logits = torch.zeros(16, 200, dtype=torch.float64)
+    sig = HRNLoss(cub)(big, leaf_logits, leaf)
+    assert sig.hier.item() == pytest.approx(floor.item(), abs=1e-6)
+    assert 3.0 < floor.item() < 3.4
+    lgt = HRNLoss(cub, energies="logits")(big, leaf_logits, leaf)
+    assert lgt.hier.item() < 1e-6
+
+
+CUB = hierarchies.load("cub200")
+CUB_FLOOR = -prob.best_log_marginals(CUB)  # (N,)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_sigmoid_hier_never_below_the_floor(seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    node = 10 * torch.randn(8, CUB.num_nodes, generator=g, dtype=torch.float64)
+    targets = torch.randint(CUB.num_nodes, (8,), generator=g)
+    nll = marginal_nll(torch.sigmoid(node), targets, CUB, reduction="none")
+    floor = CUB_FLOOR[targets]
+    assert (nll >= floor - 1e-9).all()
+
+
+def test_hrn_loss_bad_input() -> None:
+    with pytest.raises(ValueError, match="'sigmoid'.*'logits'"):
+        HRNLoss(TREE, energies="softplus")
+    loss = HRNLoss(TREE)
+    node = torch.zeros(2, TREE.num_nodes)
+    with pytest.raises(ValueError, match=r"leaf_logits has shape \(2, 3\), expected \(2, 4\)"):
+        loss(node, torch.zeros(2, 3), torch.tensor([5, 6]))
+    with pytest.raises(TypeError, match="leaf_logits must be a float"):
+        loss(node, torch.zeros(2, 4, dtype=torch.long), torch.tensor([5, 6]))
+    with pytest.raises(ValueError, match=r"HRNLoss: node_logits has shape \(2, 4\)"):
+        loss(torch.zeros(2, 4), torch.zeros(2, 4), torch.tensor([5, 6]))
+    with pytest.raises(ValueError, match="HRNLoss: targets hold 1 indices outside"):
+        loss(node, torch.zeros(2, 4), torch.tensor([5, 60]))
+    with pytest.raises(ValueError, match="HRNLoss: node_logits holds 1 NaN"):
+        loss(node.index_fill(1, torch.tensor([0]), float("nan"))[:1].repeat(2, 1)
+             .index_fill(0, torch.tensor([1]), 0.0), torch.zeros(2, 4), torch.tensor([5, 6]))
+    assert "energies='sigmoid'" in repr(loss)
