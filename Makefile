@@ -31,7 +31,7 @@ $(VENV)/.stamp-book: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
-	$(PIP) -e '.[book,test]'
+	$(PIP) -e '.[book,test,coco]'
 	touch $@
 
 setup-book: $(VENV)/.stamp-book

@@ -312,7 +312,13 @@ class LabelTree:
             )
         return node
 
-    def _check_nodes(self, nodes: torch.Tensor, what: str) -> torch.Tensor:
+    def check_nodes(self, nodes: torch.Tensor, what: str = "nodes") -> torch.Tensor:
+        """Validate node indices of any shape and return them as int64.
+
+        Raises:
+            LabelTreeError: a non-integer dtype, or an index outside ``[0, N)``; the
+                message starts with ``what`` and shows offending values.
+        """
         nodes = torch.as_tensor(nodes)
         if nodes.is_floating_point() or nodes.dtype == torch.bool or nodes.is_complex():
             raise LabelTreeError(f"{what} must hold integer node indices, got dtype {nodes.dtype}.")
@@ -325,6 +331,8 @@ class LabelTree:
                 f"node indices run 0..{self.num_nodes - 1}."
             )
         return nodes
+
+    _check_nodes = check_nodes  # internal alias
 
     def index(self, name: str, level: Level | None = None) -> int:
         """The node index of ``name``.
@@ -413,7 +421,7 @@ class LabelTree:
                 ``level`` (a coarse label cannot be refined).
         """
         lv = self.level_index(level)
-        targets = self._check_nodes(targets, "lift: targets")
+        targets = self.check_nodes(targets, "lift: targets")
         lifted = self._ancestor_at[lv][targets]  # same shape as targets
         coarse = lifted < 0
         if coarse.any():
@@ -427,9 +435,36 @@ class LabelTree:
             )
         return lifted
 
+    def subtree_reduce(self, values: torch.Tensor, op: str = "sum") -> torch.Tensor:
+        """Reduce ``values`` over each node's subtree (the node and its descendants).
+
+        Args:
+            values: ``(B, N)`` float, one value per node in node order.
+            op: ``"sum"`` (e.g. leaf probabilities → the probability of every
+                ancestor) or ``"amax"`` (e.g. C-HMCNN's max constraint).
+
+        Returns:
+            ``(B, N)``: entry ``i`` reduces ``values[:, j]`` over ``j`` in the subtree
+            of ``i``. Computed bottom-up one level at a time (O(N) per row).
+        """
+        if op not in ("sum", "amax"):
+            raise LabelTreeError(f"subtree_reduce: op must be 'sum' or 'amax', got '{op}'.")
+        if values.dim() != 2 or values.shape[1] != self.num_nodes:
+            raise LabelTreeError(f"subtree_reduce: values must be (B, N={self.num_nodes}), "
+                                 f"got {tuple(values.shape)}.")
+        out = values.clone()  # (B, N)
+        for lv in range(self.num_levels - 1, 0, -1):
+            kids = self.nodes_at(lv)  # (C_l,)
+            parents = self.parent[kids].to(values.device)  # (C_l,)
+            upper = out[:, : self.offset(lv)].scatter_reduce(
+                1, parents.expand(len(values), -1), out[:, kids], reduce=op, include_self=True
+            )  # (B, offset(lv)): levels above lv, their children folded in
+            out = torch.cat([upper, out[:, self.offset(lv):]], dim=1)  # (B, N)
+        return out
+
     def to_level_index(self, nodes: torch.Tensor) -> torch.Tensor:
         """Node indices → class indices within their own level (``node - offset``)."""
-        nodes = self._check_nodes(nodes, "to_level_index: nodes")
+        nodes = self.check_nodes(nodes, "to_level_index: nodes")
         offsets = torch.tensor(self._offsets[:-1])
         return nodes - offsets[self.level_of[nodes]]
 

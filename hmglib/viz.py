@@ -6,12 +6,14 @@ same functions, so the static figure before a widget and the widget agree.
 
 from __future__ import annotations
 
+import itertools
 import textwrap
 from collections.abc import Iterable, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -24,6 +26,20 @@ __all__ = [
     "draw_legal_states",
     "draw_level_sizes",
     "draw_node_view",
+    "draw_marginals",
+    "RELATION_COLORS",
+    "node_relations",
+    "draw_label_gradient",
+    "draw_scaling",
+    "draw_sigmoid_ceiling",
+    "BOX_COLORS",
+    "PARTIAL_COLORS",
+    "draw_samples",
+    "draw_accuracy_vs_chance",
+    "draw_label_counts",
+    "draw_degraded_pairs",
+    "draw_partial_labels",
+    "draw_cooccurrence",
 ]
 
 #: One colour per level (cycled for deeper trees).
@@ -220,4 +236,498 @@ def draw_node_view(tree: LabelTree, node: int) -> Figure:
     true_in = [1 + n for n in [node, *below]]  # rows of the states ending at node or below
     draw_legal_states(tree, rows=true_in, ax=b)
     b.set_title(f"the {len(true_in)} legal states with '{tree.names[node]}' true")
+    return fig
+
+
+# ------------------------------------------------------------ chapter 2
+def _as_numpy(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().double().numpy()
+    return np.asarray(x, dtype=float)
+
+
+def _tree_axes_style(ax: Axes, tree: LabelTree, pos: np.ndarray) -> None:
+    ax.set_yticks(-np.arange(tree.num_levels), labels=tree.level_names)
+    ax.set_xticks([])
+    for side in ("top", "right", "bottom"):
+        ax.spines[side].set_visible(False)
+    ax.set_xlim(pos[:, 0].min() - 0.8, pos[:, 0].max() + 0.8)
+    ax.set_ylim(-(tree.num_levels - 1) - 0.7, 0.6)
+
+
+def draw_marginals(
+    tree: LabelTree,
+    marginals,
+    state_probs=None,
+    energies=None,
+    title: str | None = None,
+) -> Figure:
+    """The marginal probability of every node of a small tree, and (optionally)
+    the distribution over its legal states.
+
+    Args:
+        tree: a small tree (drawn node by node).
+        marginals: ``(N,)`` floats in ``[0, 1]``, ``P(y_i = 1)``.
+        state_probs: optional ``(N + 1,)`` floats summing to 1: the legal states in
+            :meth:`LabelTree.legal_states` order (empty state first); adds a panel.
+        energies: optional ``(N,)`` energies, written under each node.
+        title: optional figure title.
+    """
+    p = _as_numpy(marginals)
+    pos = tree_layout(tree)
+    panels = 2 if state_probs is not None else 1
+    width = max(6.0, 0.75 * len(tree.leaves) + 2)
+    fig, axes = plt.subplots(1, panels, figsize=(width + 5.5 * (panels - 1), 3.9),
+                             layout="constrained", squeeze=False,
+                             width_ratios=[width, 5.5][:panels])
+    ax = axes[0, 0]
+    for node in range(tree.num_nodes):
+        parent = int(tree.parent[node])
+        if parent >= 0:
+            ax.plot(pos[[parent, node], 0], pos[[parent, node], 1], "-", color="0.7", zorder=1)
+    dots = ax.scatter(pos[:, 0], pos[:, 1], s=420, c=p, cmap="Blues", vmin=0, vmax=1,
+                      edgecolor="0.3", zorder=2)
+    for node in range(tree.num_nodes):
+        ax.annotate(tree.names[node], pos[node], xytext=(0, 13), textcoords="offset points",
+                    ha="center", va="bottom", fontsize=8)
+        text = f"{p[node]:.2f}"
+        if energies is not None:
+            text += f"\nf={float(_as_numpy(energies)[node]):+.1f}"
+        ax.annotate(text, pos[node], xytext=(0, -13), textcoords="offset points",
+                    ha="center", va="top", fontsize=7.5)
+    _tree_axes_style(ax, tree, pos)
+    ax.set_ylim(-(tree.num_levels - 1) - 0.75, 0.6)
+    fig.colorbar(dots, ax=ax, shrink=0.8, label="P(y_i = 1)")
+    ax.set_title("marginals: P(node is true)")
+    if state_probs is not None:
+        q = _as_numpy(state_probs)
+        b = axes[0, 1]
+        labels = ["∅"] + [f"→ {n}" for n in tree.names]
+        colors = ["0.5"] + [LEVEL_COLORS[int(lv) % len(LEVEL_COLORS)]
+                            for lv in tree.level_of.tolist()]
+        b.barh(np.arange(len(q)), q, color=colors)
+        b.set_yticks(np.arange(len(q)), labels=labels, fontsize=7.5)
+        b.invert_yaxis()
+        b.set_xlim(0, max(0.05, float(q.max()) * 1.15))
+        b.set_xlabel("P(state)")
+        b.set_title(f"the {len(q)} legal states")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+#: Colours of the relations of a node to a label, in :func:`draw_label_gradient`.
+RELATION_COLORS = {"label": "#c44e52", "ancestor": "#dd8452", "descendant": "#4c72b0",
+                   "sibling": "#8172b3", "elsewhere": "0.6"}
+
+
+def node_relations(tree: LabelTree, node: int) -> list[str]:
+    """For every node of ``tree``: ``"label"`` (``node`` itself), ``"ancestor"``,
+    ``"descendant"``, ``"sibling"`` (same parent, or both roots) or ``"elsewhere"``."""
+    node = int(node)
+    up = set(tree.ancestors(node).tolist())
+    down = set(tree.descendants(node).tolist())
+    parent = int(tree.parent[node])
+    out = []
+    for j in range(tree.num_nodes):
+        if j == node:
+            out.append("label")
+        elif j in up:
+            out.append("ancestor")
+        elif j in down:
+            out.append("descendant")
+        elif int(tree.parent[j]) == parent:
+            out.append("sibling")
+        else:
+            out.append("elsewhere")
+    return out
+
+
+def draw_label_gradient(tree: LabelTree, grad, node: int, title: str | None = None) -> Figure:
+    """Which way a label at ``node`` pushes every node's energy.
+
+    Args:
+        tree: a small tree.
+        grad: ``(N,)`` the gradient of the loss ``-log P(y_node = 1)`` with respect
+            to the energies; the figure shows ``-grad``, the direction gradient
+            descent moves each energy (up: raise it).
+        node: the labelled node.
+        title: optional figure title.
+    """
+    step = -_as_numpy(grad)
+    relation = node_relations(tree, node)
+    pos = tree_layout(tree)
+    width = max(6.0, 0.75 * len(tree.leaves) + 2)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(width + 6, 3.9), layout="constrained",
+                               width_ratios=[width, 6])
+    lim = max(float(np.abs(step).max()), 1e-12)
+    for j in range(tree.num_nodes):
+        parent = int(tree.parent[j])
+        if parent >= 0:
+            a.plot(pos[[parent, j], 0], pos[[parent, j], 1], "-", color="0.7", zorder=1)
+    dots = a.scatter(pos[:, 0], pos[:, 1], s=420, c=step, cmap="RdBu", vmin=-lim, vmax=lim,
+                     edgecolor=["black" if r == "label" else "0.4" for r in relation],
+                     linewidths=[2.5 if r == "label" else 0.8 for r in relation], zorder=2)
+    for j in range(tree.num_nodes):
+        a.annotate(tree.names[j], pos[j], xytext=(0, 13), textcoords="offset points",
+                   ha="center", va="bottom", fontsize=8,
+                   fontweight="bold" if relation[j] == "label" else "normal")
+    _tree_axes_style(a, tree, pos)
+    fig.colorbar(dots, ax=a, shrink=0.8, label="−∂L/∂f (blue: raise, red: lower)")
+    a.set_title(f"label '{tree.names[int(node)]}': the update of each energy")
+    b.bar(np.arange(tree.num_nodes), step, color=[RELATION_COLORS[r] for r in relation])
+    b.axhline(0, color="black", lw=0.8)
+    b.set_xticks(np.arange(tree.num_nodes), labels=tree.names, rotation=90, fontsize=7.5)
+    b.set_ylabel("−∂L/∂f")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in RELATION_COLORS.values()]
+    b.legend(handles, list(RELATION_COLORS), fontsize=7.5, loc="best")
+    b.set_title("by relation to the label")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def draw_scaling(
+    nodes: Iterable[int],
+    seconds: Mapping[str, Iterable[float]],
+    title: str | None = None,
+    linear: str | None = None,
+    quadratic: str | None = None,
+) -> Figure:
+    """Time against tree size on log-log axes, one line per formulation.
+
+    Args:
+        nodes: the tree sizes ``N``.
+        seconds: formulation → one time per size (``nan`` where it was not run).
+        title: optional axes title.
+        linear: the formulation a dotted ``∝ N`` guide passes through (at its
+            largest size); default the last formulation.
+        quadratic: the formulation a dashed ``∝ N²`` guide passes through (at its
+            largest size); default none.
+    """
+    n = _as_numpy(list(nodes))
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    markers = itertools.cycle("osD^v")
+    for k, (name, values) in enumerate(seconds.items()):
+        t = _as_numpy(list(values))
+        ok = np.isfinite(t)
+        ax.loglog(n[ok], t[ok], marker=next(markers), label=name,
+                  color=LEVEL_COLORS[k % len(LEVEL_COLORS)])
+    grid = np.geomspace(n.min(), n.max(), 20)
+    guides = [(linear if linear is not None else list(seconds)[-1], 1, ":", "∝ N")]
+    if quadratic is not None:
+        guides.append((quadratic, 2, "--", "∝ N²"))
+    for name, slope, style, label in guides:
+        ref = _as_numpy(list(seconds[name]))
+        ok = np.isfinite(ref)
+        if ok.any():
+            n0, t0 = n[ok][-1], ref[ok][-1]
+            ax.loglog(grid, t0 * (grid / n0) ** slope, style, color="0.5", lw=1, label=label)
+    ax.set_xlabel("nodes N")
+    ax.set_ylabel("seconds per forward + backward")
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title(title or "L_Hier: time against tree size")
+    return fig
+
+
+def draw_sigmoid_ceiling(
+    best: Mapping[str, Iterable[float]],
+    bounds: Iterable[float],
+    curves: Mapping[str, Iterable[float]],
+) -> Figure:
+    """What bounded energies allow: the best leaf probability per tree.
+
+    Args:
+        best: tree name → the best probability of each leaf with energies in
+            ``[0, 1]`` (sigmoid outputs).
+        bounds: upper bounds ``h`` of the energy range ``[0, h]``.
+        curves: tree name → the mean best leaf probability for each bound.
+    """
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.9), layout="constrained")
+    names = list(best)
+    for k, name in enumerate(names):
+        v = _as_numpy(list(best[name]))
+        jitter = np.random.default_rng(k).uniform(-0.18, 0.18, len(v))
+        color = LEVEL_COLORS[k % len(LEVEL_COLORS)]
+        a.scatter(k + jitter, v, s=9, alpha=0.5, color=color)
+        a.plot([k - 0.3, k + 0.3], [v.mean()] * 2, color="black", lw=2)
+        a.annotate(f"mean {v.mean():.3f}", (k + 0.32, v.mean()), va="center", fontsize=8)
+    a.set_xticks(range(len(names)), labels=names)
+    a.set_xlim(-0.5, len(names) - 0.1)
+    a.set_ylabel("best P(leaf) with energies in [0, 1]")
+    a.set_title("sigmoid energies: the ceiling of every leaf")
+    h = _as_numpy(list(bounds))
+    for k, (name, values) in enumerate(curves.items()):
+        b.plot(h, _as_numpy(list(values)), marker="o", ms=3, label=name,
+               color=LEVEL_COLORS[k % len(LEVEL_COLORS)])
+    b.axvline(1.0, color="0.5", ls=":", lw=1)
+    b.annotate("sigmoid (h = 1)", (1.0, 0.5), xytext=(4, 0), textcoords="offset points",
+               fontsize=8, rotation=90, va="center")
+    b.set_xlabel("energies bounded to [0, h]")
+    b.set_ylabel("mean best P(leaf)")
+    b.set_ylim(0, 1.02)
+    b.legend(fontsize=8)
+    b.set_title("a wider energy range lifts the ceiling")
+    return fig
+
+
+# ------------------------------------------------------------------ the data
+#: Colours of boxes drawn on samples (cycled): object, part, then more objects.
+BOX_COLORS = ["#ffffff", "#00e5ff", "#ffd60a", "#ff2d55", "#30d158", "#bf5af2"]
+#: A dark outline under boxes and their labels, so they read on any colour.
+_OUTLINE = [patheffects.Stroke(linewidth=2.4, foreground="black"), patheffects.Normal()]
+#: Colours of partial labels: known negative, unknown, known positive.
+PARTIAL_COLORS = ["#c44e52", "#e6e6e6", "#55a868"]
+
+
+def _image_grid(n: int, ncols: int, size: float) -> tuple[Figure, np.ndarray]:
+    ncols = max(1, min(ncols, n))
+    nrows = max(1, -(-n // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.2),
+                             layout="constrained", squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    return fig, axes
+
+
+def _numpy(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().float().numpy()
+    return np.asarray(x, dtype=np.float32)
+
+
+def _to_hwc(image) -> np.ndarray:
+    """``(3, H, W)`` or ``(1, H, W)`` tensor/array in [0, 1] → ``(H, W, 3)`` or
+    ``(H, W)`` array for imshow."""
+    arr = _numpy(image)
+    if arr.ndim != 3 or arr.shape[0] not in (1, 3):
+        raise ValueError(f"expected a (3, H, W) or (1, H, W) image, got shape {arr.shape}.")
+    arr = np.clip(np.moveaxis(arr, 0, -1), 0.0, 1.0)  # (H, W, C)
+    return arr[..., 0] if arr.shape[-1] == 1 else arr
+
+
+def draw_samples(
+    images,
+    boxes=None,
+    box_labels=None,
+    titles: Iterable[str] | None = None,
+    ncols: int = 8,
+    size: float = 1.7,
+    title: str | None = None,
+) -> Figure:
+    """A grid of images with optional boxes.
+
+    Args:
+        images: ``(B, 3, H, W)`` float in ``[0, 1]`` (tensor or array), or a list of
+            ``(3, H, W)`` images.
+        boxes: optional, per image a ``(K, 4)`` float ``xyxy`` array of pixel boxes
+            (pixel ``j`` spans ``[j, j + 1)``).
+        box_labels: optional, per image ``K`` strings written at the boxes' corners;
+            the same string gets the same colour in every image.
+        titles: optional, one title per image.
+        ncols: images per row.
+        size: inches per image.
+        title: optional figure title.
+    """
+    images = list(images)
+    fig, axes = _image_grid(len(images), ncols, size)
+    titles = list(titles) if titles is not None else None
+    palette: dict[str, str] = {}
+    for i, image in enumerate(images):
+        ax = axes.flat[i]
+        arr = _to_hwc(image)
+        ax.imshow(arr, interpolation="nearest", cmap="gray" if arr.ndim == 2 else None,
+                  extent=(0, arr.shape[1], arr.shape[0], 0))
+        if boxes is not None:
+            bxs = _numpy(boxes[i]).reshape(-1, 4)
+            names = list(box_labels[i]) if box_labels is not None else [""] * len(bxs)
+            for k, (box, name) in enumerate(zip(bxs, names, strict=True)):
+                key = name or str(k)
+                color = palette.setdefault(key, BOX_COLORS[len(palette) % len(BOX_COLORS)])
+                x0, y0, x1, y1 = box.tolist()
+                ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False,
+                                           edgecolor=color, linewidth=1.2,
+                                           path_effects=_OUTLINE))
+                if name:
+                    ax.text(x0, y0, name, color=color, fontsize=6, va="bottom", ha="left",
+                            clip_on=True, path_effects=_OUTLINE)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def draw_accuracy_vs_chance(
+    accuracy: Mapping[str, Mapping[str, float]],
+    chance: Mapping[str, float],
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Grouped bars of accuracy (%) per level, with each level's chance level.
+
+    Args:
+        accuracy: ``{run: {level: accuracy in %}}``, e.g. ``{"probe": {"order": 99.1, ...}}``.
+        chance: ``{level: chance accuracy in %}`` (``100 / classes``), drawn as a dashed
+            line over the level's bars.
+        title: optional axes title.
+        ax: draw into these axes instead of a new figure.
+    """
+    runs = list(accuracy)
+    levels = list(chance)
+    fig, ax = _new_axes(ax, (1.6 + 1.5 * len(levels) * max(1, len(runs)) ** 0.5, 3.4))
+    width = 0.8 / max(1, len(runs))
+    for r, run in enumerate(runs):
+        values = [accuracy[run].get(level, np.nan) for level in levels]
+        xs = np.arange(len(levels)) + (r - (len(runs) - 1) / 2) * width
+        bars = ax.bar(xs, values, width, label=run,
+                      color=LEVEL_COLORS[r % len(LEVEL_COLORS)])
+        ax.bar_label(bars, fmt="%.1f", fontsize=7)
+    for i, level in enumerate(levels):
+        ax.hlines(chance[level], i - 0.45, i + 0.45, colors="black", linestyles="--", lw=1,
+                  label="chance" if i == 0 else None)
+    ax.set_xticks(range(len(levels)), labels=levels)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 109)
+    ax.legend(fontsize=8, loc="lower left")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def draw_label_counts(
+    counts: Mapping[str, Mapping[str, float]],
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Stacked bars: how many training labels sit on each level, per setting.
+
+    Args:
+        counts: ``{setting: {level: number of labels}}``, e.g.
+            ``{"30 %": {"family": 1215, "species": 2835}}``; levels are stacked in the
+            order of the first setting, coarse at the bottom.
+        title: optional axes title.
+        ax: draw into these axes instead of a new figure.
+    """
+    settings = list(counts)
+    levels = list(next(iter(counts.values()))) if counts else []
+    fig, ax = _new_axes(ax, (1.8 + 1.1 * len(settings), 3.4))
+    bottom = np.zeros(len(settings))
+    for lv, level in enumerate(levels):
+        values = np.array([float(counts[s].get(level, 0)) for s in settings])
+        bars = ax.bar(settings, values, bottom=bottom, label=level,
+                      color=LEVEL_COLORS[lv % len(LEVEL_COLORS)])
+        ax.bar_label(bars, labels=[f"{v:.0f}" if v else "" for v in values], label_type="center",
+                     fontsize=7, color="white")
+        bottom += values
+    ax.set_ylabel("training labels")
+    ax.legend(fontsize=8, title="label level", title_fontsize=8, loc="upper left",
+              bbox_to_anchor=(1.0, 1.0))
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def draw_degraded_pairs(
+    originals,
+    degraded,
+    titles: Iterable[str] | None = None,
+    size: float = 1.7,
+    row_labels: tuple[str, str] = ("original", "degraded"),
+) -> Figure:
+    """Two views of the same images: one row each (original above degraded,
+    or any other pair of views).
+
+    Args:
+        originals: ``(B, 3, H, W)`` float in ``[0, 1]``, the top row.
+        degraded: ``(B, 3, H', W')`` float in ``[0, 1]``, the same images in another view.
+        titles: optional, one title per column.
+        size: inches per image.
+        row_labels: the names of the two rows.
+    """
+    originals, degraded = list(originals), list(degraded)
+    if len(originals) != len(degraded):
+        raise ValueError(f"draw_degraded_pairs: {len(originals)} originals but "
+                         f"{len(degraded)} degraded images.")
+    n = len(originals)
+    fig, axes = plt.subplots(2, n, figsize=(size * n, 2 * size + 0.3), layout="constrained",
+                             squeeze=False)
+    titles = list(titles) if titles is not None else [""] * n
+    for j in range(n):
+        for row, image in enumerate((originals[j], degraded[j])):
+            ax = axes[row, j]
+            ax.imshow(_to_hwc(image), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[0, j].set_title(titles[j], fontsize=7)
+    axes[0, 0].set_ylabel(row_labels[0], fontsize=8)
+    axes[1, 0].set_ylabel(row_labels[1], fontsize=8)
+    return fig
+
+
+def draw_partial_labels(
+    partials: Mapping[str, object],
+    class_names: Iterable[str] | None = None,
+    max_rows: int = 24,
+) -> Figure:
+    """Partial label matrices side by side: green known positive, red known
+    negative, grey unknown.
+
+    Args:
+        partials: ``{setting: (N, C) labels in {1, 0, -1}}``; the first ``max_rows``
+            images of each are drawn.
+        class_names: optional ``C`` column names.
+        max_rows: images drawn per matrix.
+    """
+    from matplotlib.colors import ListedColormap
+
+    names = list(class_names) if class_names is not None else None
+    cmap = ListedColormap(PARTIAL_COLORS)
+    n = len(partials)
+    fig, axes = plt.subplots(1, n, figsize=(0.2 + 2.9 * n, 4.2), layout="constrained",
+                             squeeze=False, sharey=True)
+    for ax, (setting, labels) in zip(axes[0], partials.items(), strict=True):
+        arr = _numpy(labels)[:max_rows]  # (rows, C)
+        ax.imshow(arr, cmap=cmap, vmin=-1.5, vmax=1.5, interpolation="nearest", aspect="auto")
+        known = float(np.mean(arr != 0)) * 100
+        ax.set_title(f"{setting}\n({known:.0f} % known in view)", fontsize=9)
+        if names is not None:
+            ax.set_xticks(range(len(names)), labels=names, rotation=90, fontsize=6)
+        else:
+            ax.set_xlabel("class")
+    axes[0, 0].set_ylabel("image")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in PARTIAL_COLORS]
+    fig.legend(handles, ["known negative (-1)", "unknown (0)", "known positive (1)"],
+               loc="outside lower center", ncols=3, fontsize=8)
+    return fig
+
+
+def draw_cooccurrence(
+    matrices: Mapping[str, object],
+    class_names: Iterable[str] | None = None,
+) -> Figure:
+    """Conditional co-occurrence matrices ``P(column present | row present)`` as heat maps.
+
+    Args:
+        matrices: ``{title: (C, C) float in [0, 1]}``, e.g. the exact matrix of a world
+            beside the one estimated from its labels.
+        class_names: optional ``C`` names for the rows and columns.
+    """
+    names = list(class_names) if class_names is not None else None
+    n = len(matrices)
+    fig, axes = plt.subplots(1, n, figsize=(0.8 + 4.2 * n, 4.3), layout="constrained",
+                             squeeze=False)
+    image = None
+    for ax, (title, matrix) in zip(axes[0], matrices.items(), strict=True):
+        arr = _numpy(matrix)
+        image = ax.imshow(arr, cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        if names is not None:
+            ax.set_xticks(range(len(names)), labels=names, rotation=90, fontsize=6)
+            ax.set_yticks(range(len(names)), labels=names, fontsize=6)
+        ax.set_xlabel("j (present?)", fontsize=8)
+        ax.set_ylabel("i (present)", fontsize=8)
+    if image is not None:
+        fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label="P(j | i)")
     return fig

@@ -262,3 +262,24 @@ def test_properties_of_random_trees(sizes: list[list[int]]) -> None:
     assert torch.equal(t.lift(t.leaves, 0), torch.stack([t.path(int(x))[0] for x in t.leaves]))
     # children counts add up
     assert sum(len(t.children(k)) for k in range(n)) == n - len(t.roots)
+
+
+@pytest.mark.parametrize("op", ["sum", "amax"])
+def test_subtree_reduce_against_brute_force(tree: LabelTree, op: str) -> None:
+    torch.manual_seed(0)
+    values = torch.randn(4, tree.num_nodes, dtype=torch.float64, requires_grad=True)
+    got = tree.subtree_reduce(values, op)
+    inside = tree.ancestor_matrix().T  # [i, j]: j in the subtree of i
+    for i in range(tree.num_nodes):
+        sub = values[:, inside[i]]
+        expected = sub.sum(1) if op == "sum" else sub.amax(1)
+        assert torch.allclose(got[:, i], expected)
+    got.sum().backward()  # differentiable
+    assert values.grad is not None
+
+
+def test_subtree_reduce_bad_input(tree: LabelTree) -> None:
+    with pytest.raises(LabelTreeError, match="op must be 'sum' or 'amax'"):
+        tree.subtree_reduce(torch.zeros(1, 10), "mean")
+    with pytest.raises(LabelTreeError, match=r"values must be \(B, N=10\), got \(10,\)"):
+        tree.subtree_reduce(torch.zeros(10))

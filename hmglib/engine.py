@@ -1,0 +1,389 @@
+"""The one training loop every method of the book uses.
+
+:func:`fit` trains any model with any loss:
+
+* the device is picked automatically (:func:`pick_device`: cuda, then mps, then cpu);
+* automatic mixed precision on cuda (bf16 where the card supports it, else fp16
+  with a gradient scaler), off elsewhere;
+* tqdm progress bars (the notebook form inside notebooks);
+* a per-epoch history (mean loss and its parts, validation metrics, seconds);
+* a checkpoint after every epoch and **exact resume**: model, optimiser,
+  scheduler, scaler, every random generator and the data order are restored,
+  so an interrupted run that is resumed ends with the same weights as an
+  uninterrupted one;
+* DDP when launched by ``torchrun`` (``WORLD_SIZE > 1``): a
+  :class:`~torch.utils.data.DistributedSampler`, logging and checkpoints on
+  rank 0 only;
+* the best epoch is chosen on *validation* data, never on the test set; with no
+  validation data the last epoch is the result.
+
+A loss is any callable ``loss_fn(output, targets)`` returning a scalar tensor, or
+an object whose ``.total`` is one (its other float-like fields are logged).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+__all__ = ["pick_device", "seed_everything", "fit", "FitResult", "predict", "unwrap"]
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """The device to run on: ``prefer`` if given, else cuda, then mps, then cpu."""
+    if prefer is not None:
+        return torch.device(prefer)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and PyTorch's generators (call before building a model)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - user code may draw from the global one
+    torch.manual_seed(seed)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a DDP wrapper (or the model itself)."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    Attributes:
+        history: one dict per finished epoch (``epoch``, ``loss`` and its parts,
+            validation metrics, ``seconds``).
+        best_epoch: the epoch (0-based) chosen on validation data, or the last one.
+        out_dir: where checkpoints were written (``None`` if nowhere).
+    """
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int | None = None
+    out_dir: Path | None = None
+
+
+# ------------------------------------------------------------------ helpers
+def _rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()  # noqa: NPY002 - saved for exact resume
+    py_state = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
+        "python": {"version": py_state[0], "state": list(py_state[1]), "gauss": py_state[2]},
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    keys = n["keys"].numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", keys, n["pos"], n["has_gauss"], n["gauss"]))  # noqa: NPY002
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _loss_parts(value: Any) -> tuple[torch.Tensor, dict[str, float]]:
+    if isinstance(value, torch.Tensor):
+        return value, {}
+    total = getattr(value, "total", None)
+    if not isinstance(total, torch.Tensor):
+        raise TypeError("loss_fn must return a scalar tensor or an object with a tensor "
+                        f"`.total`, got {type(value).__name__}.")
+    if dataclasses.is_dataclass(value):
+        items = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    elif hasattr(value, "_asdict"):
+        items = value._asdict()
+    else:
+        items = {}
+    parts = {k: float(v.detach()) for k, v in items.items()
+             if k != "total" and isinstance(v, torch.Tensor) and v.numel() == 1}
+    return total, parts
+
+
+def _to(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to(b, device) for b in batch)
+    if isinstance(batch, Mapping):
+        return {k: _to(v, device) for k, v in batch.items()}
+    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        return type(batch)(**{f.name: _to(getattr(batch, f.name), device)
+                              for f in dataclasses.fields(batch)})
+    return batch
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _amp_dtype(device: torch.device, amp: bool | None) -> torch.dtype | None:
+    use = device.type == "cuda" if amp is None else amp
+    if not use:
+        return None
+    if device.type != "cuda":
+        raise ValueError(f"amp=True needs a cuda device, got {device}; leave amp=None.")
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+# ------------------------------------------------------------------ fit
+def fit(
+    model: nn.Module,
+    loss_fn: Callable[[Any, Any], Any],
+    train_data: Dataset,
+    *,
+    epochs: int,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any | None = None,
+    batch_size: int = 64,
+    val_data: Dataset | None = None,
+    evaluate: Callable[[nn.Module, Dataset], Mapping[str, float]] | None = None,
+    select: tuple[str, str] | None = None,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    amp: bool | None = None,
+    num_workers: int = 0,
+    collate_fn: Callable | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+    on_epoch_end: Callable[[int, dict], None] | None = None,
+) -> FitResult:
+    """Train ``model`` on ``train_data`` for ``epochs`` epochs.
+
+    Args:
+        model: any module; ``model(inputs)`` gives what ``loss_fn`` takes.
+        loss_fn: ``loss_fn(output, targets)`` → scalar tensor, or an object with ``.total``.
+        train_data: a dataset of ``(inputs, targets)`` pairs.
+        epochs: the total number of epochs of the run (also when resuming).
+        optimizer: built on ``model``'s parameters by the caller.
+        scheduler: optional; stepped once per epoch.
+        batch_size: per process. Incomplete last batches are dropped (BatchNorm
+            cannot train on a batch of one).
+        val_data: validation data for ``evaluate`` (never the test set).
+        evaluate: ``evaluate(model, val_data)`` → dict of metrics, after each epoch.
+        select: ``(metric, "max"|"min")``: the validation metric that picks the best
+            epoch (saved as ``best.pt``). Default: the last epoch is the result.
+        out_dir: where ``last.pt``, ``best.pt`` and ``history.json`` go (rank 0).
+        resume: continue from ``out_dir/last.pt`` if it exists.
+        seed: seeds the data order (epoch ``e`` shuffles with ``seed`` and ``e``).
+        device: default :func:`pick_device`.
+        amp: mixed precision; default on for cuda, off elsewhere.
+        num_workers: DataLoader workers.
+        collate_fn: DataLoader collate function.
+        progress: show tqdm bars (rank 0 only).
+        stop_after: train at most this many epochs in this call (e.g. to fit a
+            time slot); ``resume=True`` continues the same run later.
+        on_epoch_end: ``callback(epoch, history_row)`` on rank 0.
+
+    Returns:
+        :class:`FitResult`; ``model`` holds the last epoch's weights (load
+        ``best.pt`` for the selected epoch).
+
+    Raises:
+        ValueError: bad arguments (the message names them).
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}.")
+    if select is not None and (evaluate is None or val_data is None):
+        raise ValueError("select needs both val_data and evaluate: the best epoch is chosen "
+                         "on validation data, never on the test set.")
+    if select is not None and select[1] not in ("max", "min"):
+        raise ValueError(f"select must be (metric, 'max'|'min'), got {select}.")
+    if resume and out_dir is None:
+        raise ValueError("resume=True needs out_dir (where last.pt is).")
+    from tqdm.auto import tqdm
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    distributed = world > 1
+    dev = pick_device(None if device is None else str(device))
+    started_pg = False
+    if distributed:
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+            started_pg = True
+        if dev.type == "cuda":
+            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(dev)
+    rank = dist.get_rank() if distributed else 0
+    main = rank == 0
+
+    model.to(dev)
+    net: nn.Module = model
+    if distributed:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[dev.index] if dev.type == "cuda" else None)
+
+    sampler = DistributedSampler(train_data, num_replicas=world, rank=rank, shuffle=True,
+                                 seed=seed, drop_last=distributed)
+    if len(sampler) < batch_size:
+        raise ValueError(f"train_data gives {len(sampler)} samples per process, fewer than "
+                         f"batch_size={batch_size}; lower batch_size.")
+    loader = DataLoader(train_data, batch_size=batch_size, sampler=sampler, drop_last=True,
+                        num_workers=num_workers, collate_fn=collate_fn,
+                        pin_memory=dev.type == "cuda",
+                        generator=torch.Generator().manual_seed(seed))
+
+    amp_dtype = _amp_dtype(dev, amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None and main:
+        out.mkdir(parents=True, exist_ok=True)
+    result = FitResult(out_dir=out)
+    best_value = -math.inf if (select and select[1] == "max") else math.inf
+    start = 0
+    if resume and out is not None and (out / "last.pt").is_file():
+        ckpt = torch.load(out / "last.pt", map_location=dev, weights_only=True)
+        unwrap(net).load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scheduler is not None and ckpt.get("scheduler") is not None:
+            scheduler.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        _set_rng_state(ckpt["rng"])
+        result.history = list(ckpt["history"])
+        result.best_epoch = ckpt["best_epoch"]
+        best_value = ckpt["best_value"]
+        start = ckpt["epoch"] + 1
+
+    end = epochs if stop_after is None else min(epochs, start + stop_after)
+    for epoch in range(start, end):
+        net.train()
+        sampler.set_epoch(epoch)
+        t0 = time.perf_counter()
+        total, n_batches, parts_sum = 0.0, 0, {}
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not (progress and main),
+                   leave=False)
+        for inputs, targets in bar:
+            inputs, targets = _to(inputs, dev), _to(targets, dev)
+            with torch.autocast(dev.type, dtype=amp_dtype or torch.float32,
+                                enabled=amp_dtype is not None):
+                output = net(inputs)
+                loss, parts = _loss_parts(loss_fn(output, targets))
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            total += float(loss.detach())
+            n_batches += 1
+            for k, v in parts.items():
+                parts_sum[k] = parts_sum.get(k, 0.0) + v
+            bar.set_postfix(loss=f"{total / n_batches:.4f}")
+        if scheduler is not None:
+            scheduler.step()
+        row: dict[str, float] = {"epoch": epoch, "loss": total / max(n_batches, 1)}
+        row.update({k: v / max(n_batches, 1) for k, v in parts_sum.items()})
+        if distributed:  # the mean loss over ranks, so every rank logs the same
+            t = torch.tensor([row["loss"]], device=dev)
+            dist.all_reduce(t)
+            row["loss"] = float(t) / world
+        if evaluate is not None and val_data is not None and main:
+            row.update({f"val/{k}": float(v) for k, v in evaluate(unwrap(net), val_data).items()})
+        row["seconds"] = time.perf_counter() - t0
+        result.history.append(row)
+        if select is not None and main:
+            value = row[f"val/{select[0]}"] if f"val/{select[0]}" in row else None
+            if value is None:
+                raise KeyError(f"select metric '{select[0]}' is not among evaluate's metrics "
+                               f"{[k[4:] for k in row if k.startswith('val/')]}.")
+            better = value > best_value if select[1] == "max" else value < best_value
+            if better:
+                best_value, result.best_epoch = value, epoch
+                if out is not None:
+                    _atomic_save({"epoch": epoch, "model": unwrap(net).state_dict(),
+                                  select[0]: value}, out / "best.pt")
+        elif select is None:
+            result.best_epoch = epoch
+        if out is not None and main:
+            _atomic_save({
+                "epoch": epoch,
+                "model": unwrap(net).state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "scaler": scaler.state_dict(),
+                "rng": _rng_state(),
+                "history": result.history,
+                "best_epoch": result.best_epoch,
+                "best_value": best_value,
+            }, out / "last.pt")
+            (out / "history.json").write_text(json.dumps(result.history, indent=1))
+        if on_epoch_end is not None and main:
+            on_epoch_end(epoch, row)
+        net.train()
+    if started_pg:
+        dist.barrier()
+        dist.destroy_process_group()
+    return result
+
+
+# ------------------------------------------------------------------ predict
+def _cat(items: Sequence[Any]) -> Any:
+    first = items[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat(list(items), dim=0)
+    if dataclasses.is_dataclass(first):
+        return type(first)(**{f.name: _cat([getattr(i, f.name) for i in items])
+                              for f in dataclasses.fields(first)})
+    if isinstance(first, (list, tuple)):
+        if len(first) == 0:
+            return type(first)()
+        return type(first)(_cat([i[k] for i in items]) for k in range(len(first)))
+    raise TypeError(f"cannot concatenate model outputs of type {type(first).__name__}.")
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    data: Dataset,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+    num_workers: int = 0,
+) -> tuple[Any, torch.Tensor]:
+    """Run ``model`` in eval mode over ``data`` (no shuffling, no dropped samples).
+
+    Returns:
+        ``(outputs, targets)``: the model's outputs concatenated along the batch
+        (tensors, dataclasses and lists of tensors are concatenated field by
+        field; everything on the cpu) and the targets ``(len(data), …)``.
+    """
+    dev = pick_device(None if device is None else str(device))
+    was_training = model.training
+    model.to(dev).eval()
+    outs, ys = [], []
+    for inputs, targets in DataLoader(data, batch_size=batch_size, shuffle=False,
+                                      num_workers=num_workers):
+        outs.append(_to(model(inputs.to(dev)), torch.device("cpu")))
+        ys.append(targets)
+    model.train(was_training)
+    if not outs:
+        raise ValueError("predict: the dataset is empty.")
+    return _cat(outs), torch.cat(ys)

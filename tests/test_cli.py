@@ -1,0 +1,72 @@
+"""The `hmg` command: train and evaluate from a shell, in the quick profile."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from fixtures_real import write_cub
+from hmglib import cli
+
+TINY = ["--epochs", "1", "--samples-per-class", "4", "--image-size", "16", "--batch-size", "16",
+        "--quiet"]
+
+
+def test_train_and_eval_hiershapes(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    assert cli.main(["train", "hrn", "--relabel", "0.7", "--out", str(out), *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "hrn on hiershapes (relabel 70%)" in printed and "species" in printed
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["relabel"] == 0.7 and cfg["profile"] == "quick" and cfg["backbone"] == "small_cnn"
+    report = json.loads((out / "metrics.json").read_text())["test"]
+    assert set(report) >= {"OA/order", "OA/family", "OA/species", "AU(PRC)"}
+    assert {p.name for p in out.iterdir()} >= {"last.pt", "best.pt", "history.json"}
+    assert cli.main(["eval", str(out)]) == 0
+    again = capsys.readouterr().out
+    assert f"{report['OA/species']:.2f}" in again  # eval reproduces the test numbers
+
+
+@pytest.mark.parametrize("method", ["flat", "per-level", "chmcnn"])
+def test_train_baselines(tmp_path, method) -> None:
+    assert cli.main(["train", method, "--relabel", "0.5", "--out", str(tmp_path), *TINY]) == 0
+    report = json.loads((tmp_path / "metrics.json").read_text())["test"]
+    assert 0 <= report["OA/species"] <= 100
+
+
+def test_train_on_a_cub_copy(tmp_path) -> None:
+    write_cub(tmp_path / "data")
+    out = tmp_path / "run"
+    assert cli.main(["train", "hrn", "--dataset", "cub200", "--root", str(tmp_path / "data"),
+                     "--backbone", "small_cnn", "--epochs", "1", "--batch-size", "2",
+                     "--relabel", "0.5", "--degrade", "--quiet", "--out", str(out)]) == 0
+    report = json.loads((out / "metrics.json").read_text())["test"]
+    assert "OA/order" in report and not (out / "best.pt").exists()  # no validation split
+
+
+def test_console_script_runs_from_a_shell(tmp_path) -> None:
+    run = subprocess.run([sys.executable, "-m", "hmglib", "train", "hrn", "--dataset",
+                          "hiershapes", "--out", str(tmp_path), *TINY],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "OA (paper rule)" in run.stdout
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["train", "hrn", "--relabel", "1.5", "--out", "x"], "must be in"),
+    (["train", "hrn", "--dataset", "cub200", "--out", "x"], "needs --root"),
+    (["eval", "/nonexistent/run"], "has no config.json"),
+])
+def test_bad_command_lines(argv, message, capsys) -> None:
+    with pytest.raises(SystemExit, match=message):
+        cli.main(argv)
+
+
+def test_unknown_method_is_rejected(capsys) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["train", "svm", "--out", "x"])
+    assert "invalid choice: 'svm'" in capsys.readouterr().err
