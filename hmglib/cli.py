@@ -132,9 +132,9 @@ def _train(args: argparse.Namespace) -> int:
         "energies": args.energies,
         "backbone": args.backbone or ("small_cnn" if synthetic else "resnet50"),
         "pretrained": args.pretrained,
-        "epochs": args.epochs or (prof.epochs if synthetic else recipe.epochs),
-        "batch_size": args.batch_size or (min(prof.batch_size, 64) if synthetic
-                                          else recipe.batch_size),
+        "epochs": args.epochs or (max(1, min(prof.epochs, recipe.epochs)) if synthetic
+                                  else recipe.epochs),
+        "batch_size": args.batch_size or recipe.batch_size,
         "lr": args.lr, "seed": args.seed, "profile": prof.name,
         "samples_per_class": args.samples_per_class or prof.samples_per_class,
         "image_size": args.image_size or min(prof.image_size, 64),
@@ -146,8 +146,8 @@ def _train(args: argparse.Namespace) -> int:
     engine.seed_everything(cfg["seed"])
     model = build_model(cfg["method"], tree, cfg["backbone"], cfg["pretrained"])
     if cfg["lr"] is not None:
-        recipe = HRNRecipe(cfg["lr"], cfg["lr"], recipe.momentum, recipe.weight_decay,
-                           recipe.batch_size, recipe.epochs)
+        recipe = HRNRecipe(recipe.optimizer, cfg["lr"], cfg["lr"], recipe.momentum,
+                           recipe.weight_decay, recipe.batch_size, recipe.epochs)
     opt, sched = hrn_optimizer(model, recipe, epochs=cfg["epochs"])
     leaf = tree.level_names[-1]
     result = engine.fit(

@@ -50,7 +50,9 @@ class HierRun:
             ``ce`` (the leaf cross-entropy only).
         energies: HRN only: ``sigmoid`` (the paper) or ``logits``.
         gsb, linear_combination, relu: HRN's ablation switches.
-        epochs, samples_per_class, image_size, batch_size, lr: sizes.
+        epochs, samples_per_class, image_size, batch_size: sizes.
+        optimizer, lr: ``adam`` (the CPU recipe) or ``sgd`` (momentum 0.9, weight
+            decay 5e-4), one learning rate for every layer.
         width: channels of the small CNN's first layer (C = 4 x width).
         feature_dim: D, the per-level feature width.
         object_scale, clutter: the world (see :class:`~hmglib.data.HierShapes`).
@@ -66,11 +68,12 @@ class HierRun:
     gsb: bool = True
     linear_combination: bool = True
     relu: bool = True
-    epochs: int = 6
-    samples_per_class: int = 60
+    epochs: int = 10
+    samples_per_class: int = 50
     image_size: int = 32
-    batch_size: int = 64
-    lr: float = 0.05
+    batch_size: int = 32
+    optimizer: str = "adam"
+    lr: float = 3e-3
     width: int = 16
     feature_dim: int = 64
     object_scale: float = 0.6
@@ -82,6 +85,8 @@ class HierRun:
             raise ValueError(f"HierRun: method '{self.method}' is not one of {METHODS}.")
         if self.loss not in HRN_LOSSES:
             raise ValueError(f"HierRun: loss '{self.loss}' is not one of {HRN_LOSSES}.")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"HierRun: optimizer '{self.optimizer}' is not 'adam' or 'sgd'.")
         if not 0.0 <= self.relabel <= 1.0:
             raise ValueError(f"HierRun: relabel={self.relabel} must be in [0, 1].")
 
@@ -89,8 +94,8 @@ class HierRun:
 def profile_run(**overrides) -> HierRun:
     """A :class:`HierRun` sized for the current profile, with ``overrides``."""
     sizes = {
-        "quick": dict(epochs=1, samples_per_class=8, image_size=32, batch_size=32),
-        "cpu": dict(epochs=6, samples_per_class=60, image_size=32, batch_size=64),
+        "quick": dict(epochs=1, samples_per_class=6, image_size=32, batch_size=16),
+        "cpu": dict(epochs=10, samples_per_class=50, image_size=32, batch_size=32),
         "gpu": dict(epochs=30, samples_per_class=400, image_size=64, batch_size=128),
     }[profile.current().name]
     return HierRun(**{**sizes, **overrides})
@@ -170,8 +175,9 @@ def run_hier(run: HierRun, use_cache: bool = True) -> dict:
     train = CoarsenedDataset(train, targets, tree, degrade=run.degrade)
     engine.seed_everything(run.seed)
     model = _model(run, tree)
-    opt, sched = hrn_optimizer(model, HRNRecipe(run.lr, run.lr, 0.9, 5e-4, run.batch_size,
-                                                run.epochs))
+    decay = 5e-4 if run.optimizer == "sgd" else 0.0
+    recipe = HRNRecipe(run.optimizer, run.lr, run.lr, 0.9, decay, run.batch_size, run.epochs)
+    opt, sched = hrn_optimizer(model, recipe)
     fitted = engine.fit(model, _loss(run, tree), train, epochs=run.epochs, optimizer=opt,
                         scheduler=sched, batch_size=run.batch_size, seed=run.seed,
                         progress=False)

@@ -68,3 +68,13 @@ def test_tree_explorer_builds(tree: LabelTree) -> None:
     pick = box.children[0]
     assert pick.value == tree.index("x")
     pick.value = tree.index("3")  # redraws without error
+
+
+def test_grouped_bars() -> None:
+    rows = [{"level": lv, "config": c, "ratio": r, "value": v}
+            for r in (0, 0.7) for c, v in (("HRN", 80), ("no LC", 60)) for lv in ("a", "b")]
+    fig = viz.draw_grouped_bars(rows, x="level", hue="config", panel="ratio",
+                                chance={"a": 33.3})
+    assert len(fig.axes) == 2
+    heights = sorted(p.get_height() for p in fig.axes[0].patches)
+    assert heights == [60, 60, 80, 80]
