@@ -10,12 +10,11 @@ bottleneck of CPU training. The label protocols are timed too.
 
 from __future__ import annotations
 
-import math
 import os
 import platform
-import time
 
 import torch
+from _timing import timed
 
 from hmglib.data import HierShapes, MultiShapes, coarsen_labels, degrade_resolution, drop_labels
 
@@ -26,22 +25,12 @@ def images_per_second(ds, n: int = 3000, repeat: int = 3) -> float:
     """Best of ``repeat`` passes over ``n`` items (indices cycle through the dataset)."""
     for i in range(50):  # warm-up: caches, first allocations
         ds[i % len(ds)]
-    best = math.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
+
+    def one_pass() -> None:
         for i in range(n):
             ds[i % len(ds)]
-        best = min(best, time.perf_counter() - t0)
-    return n / best
 
-
-def timed(fn, repeat: int = 3) -> float:
-    best = math.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return n / timed(one_pass, repeat)
 
 
 def main() -> None:

@@ -10,10 +10,8 @@ recursion of chapter 2 never needs it).
 
 from __future__ import annotations
 
-import math
-import time
-
 import torch
+from _timing import timed
 
 from hmglib import LabelTree, hierarchies
 
@@ -24,15 +22,6 @@ def synthetic(n_nodes: int) -> LabelTree:
     paths = [(f"o{i}", f"f{i}.{j}", f"s{i}.{j}.{k}")
              for i in range(b) for j in range(b) for k in range(b)]
     return LabelTree.from_paths(paths, ["order", "family", "species"])
-
-
-def timed(fn, repeat: int = 3) -> float:
-    best = math.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main() -> None:
