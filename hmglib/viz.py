@@ -808,6 +808,8 @@ def draw_relabel_curves(
     title: str | None = None,
     emphasis: str | None = None,
     ylims: Mapping[str, tuple[float, float]] | None = None,
+    colors: Mapping[str, str] | None = None,
+    dashed: Iterable[str] = (),
 ) -> Figure:
     """Metrics against the share of relabelled training images: one panel per
     metric (e.g. OA per level, AU(PRC)), one line per method.
@@ -821,6 +823,9 @@ def draw_relabel_curves(
         title: optional figure title.
         emphasis: a method drawn thicker (e.g. ``"HRN"``).
         ylims: optional ``{panel title: (low, high)}`` value-axis limits.
+        colors: optional ``{method: colour}`` (default: one colour per method), e.g.
+            one colour for two variants of a method.
+        dashed: methods drawn with dashed lines (e.g. the variants).
 
     Raises:
         ValueError: no panel, a panel without methods, or a series whose length is
@@ -837,8 +842,10 @@ def draw_relabel_curves(
         if not series:
             raise ValueError(f"{fn}: panel '{name}' has no methods.")
         methods += [m for m in series if m not in methods]
-    colors = {m: LEVEL_COLORS[k % len(LEVEL_COLORS)] for k, m in enumerate(methods)}
+    colors = {m: LEVEL_COLORS[k % len(LEVEL_COLORS)] for k, m in enumerate(methods)} | dict(
+        colors or {})
     markers = dict(zip(methods, itertools.cycle("osD^vP"), strict=False))
+    styles = {m: "--" if m in set(dashed) else "-" for m in methods}
     n = len(panels)
     fig, axes = plt.subplots(1, n, figsize=(0.6 + 3.3 * n, 3.5), layout="constrained",
                              squeeze=False)
@@ -848,8 +855,8 @@ def draw_relabel_curves(
             ok = np.isfinite(y)
             strong = method == emphasis
             ax.plot(x[ok], y[ok], marker=markers[method], ms=5 if strong else 4,
-                    lw=2.6 if strong else 1.4, color=colors[method], label=method,
-                    zorder=3 if strong else 2)
+                    lw=2.6 if strong else 1.4, color=colors[method], ls=styles[method],
+                    label=method, zorder=3 if strong else 2)
         ax.set_title(name, fontsize=10)
         ax.set_xticks(x, labels=[f"{v:.0f}" for v in x])
         ax.set_xlabel("relabelled to the parent (%)")
@@ -857,7 +864,7 @@ def draw_relabel_curves(
         if ylims and name in ylims:
             ax.set_ylim(*ylims[name])
     axes[0, 0].set_ylabel(ylabel)
-    handles = [plt.Line2D([], [], color=colors[m], marker=markers[m],
+    handles = [plt.Line2D([], [], color=colors[m], marker=markers[m], ls=styles[m],
                           lw=2.6 if m == emphasis else 1.4) for m in methods]
     fig.legend(handles, methods, loc="outside lower center", ncols=min(len(methods), 6),
                fontsize=8.5)

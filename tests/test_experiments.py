@@ -18,6 +18,7 @@ def test_profile_run_follows_the_profile(monkeypatch) -> None:
     monkeypatch.setenv("HMG_QUICK", "0")
     monkeypatch.setenv("HMG_PROFILE", "cpu")
     assert profile_run(relabel=0.5).epochs == 10 and profile_run(relabel=0.5).relabel == 0.5
+    assert profile_run().bn_momentum == 0.1
 
 
 def test_run_is_cached_and_keyed_on_the_run(monkeypatch, tmp_path) -> None:

@@ -113,3 +113,8 @@ def test_pretrained_offline_says_so(monkeypatch) -> None:
     with pytest.raises(RuntimeError, match=r"pretrained weights for 'resnet18'.*not in "
                                            r"torchvision's cache.*pretrained=False"):
         build_backbone("resnet18", pretrained=True)
+
+
+def test_bn_momentum_is_the_official_one_by_default() -> None:
+    assert small().blocks[0].conv[1].momentum == 0.01
+    assert small(bn_momentum=0.1).blocks[2].conv[4].momentum == 0.1

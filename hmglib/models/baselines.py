@@ -64,10 +64,11 @@ class CHMCNNOutput(HRNOutput):
 class _Trunk(nn.Module):
     """Backbone + one granularity-specific block + ReLU: ``(B, 3, H, W)`` → ``(B, D)``."""
 
-    def __init__(self, backbone: str | nn.Module, feature_dim: int, pretrained: bool) -> None:
+    def __init__(self, backbone: str | nn.Module, feature_dim: int, pretrained: bool,
+                 bn_momentum: float = 0.01) -> None:
         super().__init__()
         self.backbone, channels = resolve_backbone(backbone, pretrained)
-        self.block = GranularityBlock(channels, feature_dim)
+        self.block = GranularityBlock(channels, feature_dim, bn_momentum)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.block(self.backbone(images)))  # (B, D)
@@ -78,10 +79,11 @@ class FlatClassifier(nn.Module):
     coarse ``level_logits`` are log-probabilities summed over each node's leaves."""
 
     def __init__(self, tree: LabelTree, backbone: str | nn.Module = "resnet50",
-                 feature_dim: int = 512, pretrained: bool = False) -> None:
+                 feature_dim: int = 512, pretrained: bool = False,
+                 bn_momentum: float = 0.01) -> None:
         super().__init__()
         self.tree = tree
-        self.trunk = _Trunk(backbone, feature_dim, pretrained)
+        self.trunk = _Trunk(backbone, feature_dim, pretrained, bn_momentum)
         self.leaf_head = nn.Linear(feature_dim, tree.level_sizes[-1])
 
     def forward(self, images: torch.Tensor) -> SoftmaxLevelsOutput:
@@ -101,10 +103,11 @@ class PerLevelClassifier(nn.Module):
     ``(B, 3, H, W)`` → :class:`SoftmaxLevelsOutput`."""
 
     def __init__(self, tree: LabelTree, backbone: str | nn.Module = "resnet50",
-                 feature_dim: int = 512, pretrained: bool = False) -> None:
+                 feature_dim: int = 512, pretrained: bool = False,
+                 bn_momentum: float = 0.01) -> None:
         super().__init__()
         self.tree = tree
-        self.trunk = _Trunk(backbone, feature_dim, pretrained)
+        self.trunk = _Trunk(backbone, feature_dim, pretrained, bn_momentum)
         self.heads = nn.ModuleList(nn.Linear(feature_dim, c) for c in tree.level_sizes)
 
     def forward(self, images: torch.Tensor) -> SoftmaxLevelsOutput:
@@ -122,10 +125,11 @@ class CHMCNN(nn.Module):
     """
 
     def __init__(self, tree: LabelTree, backbone: str | nn.Module = "resnet50",
-                 feature_dim: int = 512, pretrained: bool = False) -> None:
+                 feature_dim: int = 512, pretrained: bool = False,
+                 bn_momentum: float = 0.01) -> None:
         super().__init__()
         self.tree = tree
-        self.trunk = _Trunk(backbone, feature_dim, pretrained)
+        self.trunk = _Trunk(backbone, feature_dim, pretrained, bn_momentum)
         self.head = nn.Linear(feature_dim, tree.num_nodes)
 
     def forward(self, images: torch.Tensor) -> CHMCNNOutput:

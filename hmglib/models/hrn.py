@@ -126,6 +126,9 @@ class HRN(nn.Module):
         gsb: one granularity-specific block per level (False: one shared block).
         linear_combination: residual fusion of coarser levels' features.
         relu: ReLU after the fusion.
+        bn_momentum: momentum of the blocks' convolutional BatchNorms (0.01 in the
+            official code, made for 200 epochs; short runs need a larger one so the
+            running statistics settle).
 
     Shapes: ``forward((B, 3, H, W) float)`` → :class:`HRNOutput` with
     ``level_logits[l]`` ``(B, C_l)`` and ``leaf_logits`` ``(B, C_leaf)``.
@@ -140,6 +143,7 @@ class HRN(nn.Module):
         gsb: bool = True,
         linear_combination: bool = True,
         relu: bool = True,
+        bn_momentum: float = 0.01,
     ) -> None:
         super().__init__()
         if tree.num_levels < 2:
@@ -148,7 +152,7 @@ class HRN(nn.Module):
         self.backbone, channels = resolve_backbone(backbone, pretrained)
         self.gsb, self.linear_combination, self.relu = gsb, linear_combination, relu
         n_blocks = tree.num_levels if gsb else 1
-        self.blocks = nn.ModuleList(GranularityBlock(channels, feature_dim)
+        self.blocks = nn.ModuleList(GranularityBlock(channels, feature_dim, bn_momentum)
                                     for _ in range(n_blocks))
         self.heads = nn.ModuleList(nn.Linear(feature_dim, c) for c in tree.level_sizes)
         self.leaf_head = nn.Linear(feature_dim, tree.level_sizes[-1])
