@@ -34,7 +34,7 @@ def tree_explorer(tree: LabelTree, node: int | None = None):
 
     def redraw(*_):
         with out:
-            out.clear_output(wait=True)
+            out.clear_output()  # not wait=True: headless execution can stall on it
             fig = viz.draw_node_view(tree, pick.value)
             display(fig)
             plt.close(fig)
