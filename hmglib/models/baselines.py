@@ -74,9 +74,8 @@ class _Trunk(nn.Module):
         return torch.relu(self.block(self.backbone(images)))  # (B, D)
 
 
-class FlatClassifier(nn.Module):
-    """A leaf classifier: ``(B, 3, H, W)`` → :class:`SoftmaxLevelsOutput` whose
-    coarse ``level_logits`` are log-probabilities summed over each node's leaves."""
+class _Baseline(nn.Module):
+    """A tree and a trunk: what every baseline shares (arguments as :class:`HRN`'s)."""
 
     def __init__(self, tree: LabelTree, backbone: str | nn.Module = "resnet50",
                  feature_dim: int = 512, pretrained: bool = False,
@@ -84,7 +83,16 @@ class FlatClassifier(nn.Module):
         super().__init__()
         self.tree = tree
         self.trunk = _Trunk(backbone, feature_dim, pretrained, bn_momentum)
-        self.leaf_head = nn.Linear(feature_dim, tree.level_sizes[-1])
+        self.feature_dim = feature_dim
+
+
+class FlatClassifier(_Baseline):
+    """A leaf classifier: ``(B, 3, H, W)`` → :class:`SoftmaxLevelsOutput` whose
+    coarse ``level_logits`` are log-probabilities summed over each node's leaves."""
+
+    def __init__(self, tree: LabelTree, **kwargs) -> None:
+        super().__init__(tree, **kwargs)
+        self.leaf_head = nn.Linear(self.feature_dim, tree.level_sizes[-1])
 
     def forward(self, images: torch.Tensor) -> SoftmaxLevelsOutput:
         """``(B, 3, H, W)`` → per-level log-probabilities and the leaf logits."""
@@ -98,17 +106,13 @@ class FlatClassifier(nn.Module):
         return SoftmaxLevelsOutput([*levels, leaf_logits], leaf_logits, [h])
 
 
-class PerLevelClassifier(nn.Module):
+class PerLevelClassifier(_Baseline):
     """Independent softmax heads per level on a shared trunk:
     ``(B, 3, H, W)`` → :class:`SoftmaxLevelsOutput`."""
 
-    def __init__(self, tree: LabelTree, backbone: str | nn.Module = "resnet50",
-                 feature_dim: int = 512, pretrained: bool = False,
-                 bn_momentum: float = 0.01) -> None:
-        super().__init__()
-        self.tree = tree
-        self.trunk = _Trunk(backbone, feature_dim, pretrained, bn_momentum)
-        self.heads = nn.ModuleList(nn.Linear(feature_dim, c) for c in tree.level_sizes)
+    def __init__(self, tree: LabelTree, **kwargs) -> None:
+        super().__init__(tree, **kwargs)
+        self.heads = nn.ModuleList(nn.Linear(self.feature_dim, c) for c in tree.level_sizes)
 
     def forward(self, images: torch.Tensor) -> SoftmaxLevelsOutput:
         """``(B, 3, H, W)`` → per-level logits ``(B, C_l)``; leaf logits = the last."""
@@ -117,20 +121,16 @@ class PerLevelClassifier(nn.Module):
         return SoftmaxLevelsOutput(logits, logits[-1], [h])
 
 
-class CHMCNN(nn.Module):
+class CHMCNN(_Baseline):
     """C-HMCNN: one sigmoid per node and the max constraint module.
 
     ``(B, 3, H, W)`` → :class:`CHMCNNOutput` with raw node logits split by level
     and ``constrained = max over each node's subtree of sigmoid(logits)``.
     """
 
-    def __init__(self, tree: LabelTree, backbone: str | nn.Module = "resnet50",
-                 feature_dim: int = 512, pretrained: bool = False,
-                 bn_momentum: float = 0.01) -> None:
-        super().__init__()
-        self.tree = tree
-        self.trunk = _Trunk(backbone, feature_dim, pretrained, bn_momentum)
-        self.head = nn.Linear(feature_dim, tree.num_nodes)
+    def __init__(self, tree: LabelTree, **kwargs) -> None:
+        super().__init__(tree, **kwargs)
+        self.head = nn.Linear(self.feature_dim, tree.num_nodes)
 
     def forward(self, images: torch.Tensor) -> CHMCNNOutput:
         """``(B, 3, H, W)`` → raw node logits and max-constrained scores."""
