@@ -238,14 +238,7 @@ class HierShapes(Dataset):
 
     # -------------------------------------------------------------- helpers
     def _check_index(self, index: int) -> int:
-        if isinstance(index, torch.Tensor) and index.numel() == 1:
-            index = int(index.item())
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"HierShapes: index must be an int, got {index!r}.")
-        n = len(self)
-        if not -n <= index < n:
-            raise IndexError(f"HierShapes: index {index} is outside 0..{n - 1}.")
-        return int(index) % n
+        return _check_index("HierShapes", index, len(self))
 
     def _cues(self, leaf: int) -> tuple[int, int, int]:
         """(silhouette, colour family, marking) numbers of a leaf class."""
@@ -288,6 +281,22 @@ class HierShapes(Dataset):
             f"{self.num_species} species, object_scale={self.object_scale}, "
             f"clutter={self.clutter}, seed={self.seed})"
         )
+
+
+def _check_index(owner: str, index: object, n: int) -> int:
+    """``index`` as an int in ``[0, n)`` (negative indices count from the end).
+
+    Raises:
+        TypeError: not an int (or a one-element tensor).
+        IndexError: outside ``-n..n - 1``.
+    """
+    if isinstance(index, torch.Tensor) and index.numel() == 1:
+        index = int(index.item())
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+        raise TypeError(f"{owner}: index must be an int, got {index!r}.")
+    if not -n <= index < n:
+        raise IndexError(f"{owner}: index {index} is outside 0..{n - 1}.")
+    return int(index) % n
 
 
 def _check_int(owner: str, name: str, value: object, lowest: int) -> None:

@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import Dataset
 
 from hmglib.data.synthetic import render
-from hmglib.data.synthetic.hier_shapes import SPLITS, _check_int
+from hmglib.data.synthetic.hier_shapes import SPLITS, _check_index, _check_int
 
 __all__ = ["MultiShapes", "ObjectBoxes", "class_cues", "empirical_cooccurrence"]
 
@@ -239,14 +239,7 @@ class MultiShapes(Dataset):
 
     # -------------------------------------------------------------- helpers
     def _check_index(self, index: int) -> int:
-        if isinstance(index, torch.Tensor) and index.numel() == 1:
-            index = int(index.item())
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"MultiShapes: index must be an int, got {index!r}.")
-        n = len(self)
-        if not -n <= index < n:
-            raise IndexError(f"MultiShapes: index {index} is outside 0..{n - 1}.")
-        return int(index) % n
+        return _check_index("MultiShapes", index, len(self))
 
     def _multi_hot(self, classes: tuple[int, ...]) -> torch.Tensor:
         y = torch.zeros(self.num_classes, dtype=torch.float32)  # (C,)
