@@ -332,8 +332,6 @@ class LabelTree:
             )
         return nodes
 
-    _check_nodes = check_nodes  # internal alias
-
     def index(self, name: str, level: Level | None = None) -> int:
         """The node index of ``name``.
 
