@@ -2,7 +2,13 @@
 
     hmg train hrn --dataset hiershapes --relabel 0.7 --epochs 8 --out runs/hrn70
     hmg eval runs/hrn70
-    hmg train hrn --dataset cub200 --root ~/data --relabel 0.3 --out runs/cub30
+    hmg train hrn --dataset cub200 --root ~/data --relabel 0.3 --weights DEFAULT --out runs/cub30
+
+The recipe follows the official code (:func:`hmglib.recipes.hrn_recipe_name`):
+``--relabel 0.9`` selects its second branch (``paper-90``, or
+``paper-90-cars`` on Stanford Cars), every other ratio ``paper``; on
+HierShapes the CPU analogs ``synthetic-90`` and ``synthetic``. ``--recipe``
+overrides the choice; ``config.json`` records it.
 
 ``hmg train`` writes ``config.json``, checkpoints (``last.pt``, ``best.pt`` when
 a validation split exists), ``history.json`` and the test metrics
@@ -14,6 +20,7 @@ test split. Sizes default to the run profile (:mod:`hmglib.profile`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -28,7 +35,7 @@ from torch.utils.data import Dataset
 from hmglib import engine, losses, metrics, profile
 from hmglib.data import CoarsenedDataset, HierShapes, coarsen_labels
 from hmglib.hierarchy import LabelTree
-from hmglib.recipes import HRN_RECIPES, HRNRecipe, hrn_optimizer, hrn_transforms
+from hmglib.recipes import HRN_RECIPES, hrn_optimizer, hrn_recipe_name, hrn_transforms
 
 __all__ = ["main", "build_model", "build_datasets", "build_loss", "METHODS", "DATASETS"]
 
@@ -36,8 +43,10 @@ METHODS = ("hrn", "flat", "per-level", "chmcnn")
 DATASETS = ("hiershapes", "cub200", "aircraft", "cars")
 
 
-def build_model(method: str, tree: LabelTree, backbone: str, pretrained: bool = False) -> nn.Module:
-    """The model of ``method`` over ``tree`` (see :data:`METHODS`)."""
+def build_model(method: str, tree: LabelTree, backbone: str, weights: str | None = None
+                ) -> nn.Module:
+    """The model of ``method`` over ``tree`` (see :data:`METHODS`), its backbone
+    initialised from ``weights`` (a weights name of that backbone, or ``None``)."""
     from hmglib.models import HRN
     from hmglib.models.baselines import CHMCNN, FlatClassifier, PerLevelClassifier
 
@@ -45,13 +54,14 @@ def build_model(method: str, tree: LabelTree, backbone: str, pretrained: bool = 
                "chmcnn": CHMCNN}
     if method not in classes:
         raise ValueError(f"unknown method '{method}'; choose one of {list(classes)}.")
-    return classes[method](tree, backbone=backbone, pretrained=pretrained)
+    return classes[method](tree, backbone=backbone, weights=weights)
 
 
-def build_loss(method: str, tree: LabelTree, energies: str = "sigmoid") -> Callable:
+def build_loss(method: str, tree: LabelTree, energies: str = "sigmoid",
+               ce_reduction: str = "labelled") -> Callable:
     """``loss(output, targets)`` for ``method``; targets are node indices at any level."""
     if method == "hrn":
-        hrn = losses.HRNLoss(tree, energies=energies)
+        hrn = losses.HRNLoss(tree, energies=energies, ce_reduction=ce_reduction)
         return lambda out, y: hrn(out.node_logits, out.leaf_logits, y)
     if method == "flat":
         return lambda out, y: losses.leaf_cross_entropy(out.leaf_logits, y, tree)
@@ -125,13 +135,15 @@ def _train(args: argparse.Namespace) -> int:
     if not synthetic and not args.root:
         raise SystemExit(f"hmg train: --dataset {args.dataset} needs --root (the folder of "
                          "the downloaded dataset).")
-    recipe: HRNRecipe = HRN_RECIPES["synthetic" if synthetic else "paper"]
+    name = args.recipe or hrn_recipe_name(args.relabel, args.dataset, synthetic)
+    recipe = HRN_RECIPES[name]
+    backbone = args.backbone or ("small_cnn" if synthetic else "resnet50")
+    weights = args.weights or ("DEFAULT" if backbone == "small_cnn" else None)
     cfg = {
         "method": args.method, "dataset": args.dataset, "root": args.root,
         "relabel": args.relabel, "rule": args.rule, "degrade": args.degrade,
-        "energies": args.energies,
-        "backbone": args.backbone or ("small_cnn" if synthetic else "resnet50"),
-        "pretrained": args.pretrained,
+        "energies": args.energies, "ce_reduction": args.ce_reduction, "recipe": name,
+        "backbone": backbone, "weights": None if weights == "none" else weights,
         "epochs": args.epochs or (max(1, min(prof.epochs, recipe.epochs)) if synthetic
                                   else recipe.epochs),
         "batch_size": args.batch_size or recipe.batch_size,
@@ -144,14 +156,13 @@ def _train(args: argparse.Namespace) -> int:
     (out / "config.json").write_text(json.dumps(cfg, indent=1))
     train, val, test, tree = build_datasets(cfg)
     engine.seed_everything(cfg["seed"])
-    model = build_model(cfg["method"], tree, cfg["backbone"], cfg["pretrained"])
+    model = build_model(cfg["method"], tree, cfg["backbone"], cfg["weights"])
     if cfg["lr"] is not None:
-        recipe = HRNRecipe(recipe.optimizer, cfg["lr"], cfg["lr"], recipe.momentum,
-                           recipe.weight_decay, recipe.batch_size, recipe.epochs)
+        recipe = dataclasses.replace(recipe, backbone_lr=cfg["lr"], head_lr=cfg["lr"])
     opt, sched = hrn_optimizer(model, recipe, epochs=cfg["epochs"])
     leaf = tree.level_names[-1]
     result = engine.fit(
-        model, build_loss(cfg["method"], tree, cfg["energies"]), train,
+        model, build_loss(cfg["method"], tree, cfg["energies"], cfg["ce_reduction"]), train,
         epochs=cfg["epochs"], optimizer=opt, scheduler=sched, batch_size=cfg["batch_size"],
         val_data=val, out_dir=out, resume=args.resume, seed=cfg["seed"], device=args.device,
         evaluate=(lambda m, d: evaluate(m, d, tree, cfg["energies"], args.device)) if val else None,
@@ -166,8 +177,8 @@ def _train(args: argparse.Namespace) -> int:
     report = evaluate(model, test, tree, cfg["energies"], args.device)
     (out / "metrics.json").write_text(json.dumps(
         {"best_epoch": result.best_epoch, "test": report}, indent=1))
-    print(f"{cfg['method']} on {cfg['dataset']} (relabel {cfg['relabel']:.0%}), "
-          f"epoch {result.best_epoch} of {cfg['epochs']}, test split:")
+    print(f"{cfg['method']} on {cfg['dataset']} (relabel {cfg['relabel']:.0%}, recipe "
+          f"{cfg['recipe']}), epoch {result.best_epoch} of {cfg['epochs']}, test split:")
     _print_report(report, tree)
     return 0
 
@@ -181,7 +192,10 @@ def _eval(args: argparse.Namespace) -> int:
     if args.root:
         cfg["root"] = args.root
     _, _, test, tree = build_datasets(cfg)
-    model = build_model(cfg["method"], tree, cfg["backbone"])
+    # the small CNN's weights fix its width (torchvision's never change the architecture,
+    # and would need a download); the checkpoint then overwrites every tensor
+    shape_from = cfg.get("weights") if cfg["backbone"] == "small_cnn" else None
+    model = build_model(cfg["method"], tree, cfg["backbone"], shape_from)
     ckpt = next((p for p in (run / "best.pt", run / "last.pt") if p.is_file()), None)
     if ckpt is None:
         raise SystemExit(f"hmg eval: '{run}' has no checkpoint (best.pt or last.pt).")
@@ -208,8 +222,14 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--degrade", action="store_true",
                    help="downsample the relabelled images x0.25 (HRN's image-quality protocol)")
     t.add_argument("--energies", choices=("sigmoid", "logits"), default="sigmoid")
+    t.add_argument("--ce-reduction", choices=("labelled", "batch"), default="labelled",
+                   help="the leaf CE over the leaf-labelled samples (paper) or over the batch")
+    t.add_argument("--recipe", choices=sorted(HRN_RECIPES),
+                   help="default: the official choice for the ratio (paper-90 at 90%%)")
     t.add_argument("--backbone", help="default: small_cnn (synthetic) or resnet50 (real)")
-    t.add_argument("--pretrained", action="store_true", help="ImageNet weights (downloads once)")
+    t.add_argument("--weights", help="backbone weights: DEFAULT, IMAGENET1K_V1 (downloads once), "
+                   "HIERSHAPES_V1 or none; default: the shipped small-CNN weights for small_cnn, "
+                   "none otherwise")
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float, help="one learning rate for every layer")

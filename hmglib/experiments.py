@@ -1,40 +1,63 @@
-"""The book's hierarchical experiments on HierShapes, as small cached runs.
+"""The book's hierarchical experiments on HierShapes: seeded, cached, parallel runs.
 
 A :class:`HierRun` names everything one run depends on (method, relabel ratio,
-loss variant, ablation switches, sizes, seed). :func:`run_hier` trains it with
-:func:`hmglib.engine.fit`, evaluates it on the test split with
-:func:`hmglib.metrics.hierarchical_report`, and caches the result as JSON,
-keyed on the run *and on the source of hmglib*: a rebuild of the book with
-nothing changed does not retrain, and any change to the library retrains.
+loss variant, ablation switches, recipe, pretrained weights, sizes, seed).
+:func:`run_hier` trains it with :func:`hmglib.engine.fit`, evaluates it on the
+test split with :func:`hmglib.metrics.hierarchical_report` (and, when labels
+were coarsened, on the relabelled training images with their full labels), and
+caches the result as JSON. :func:`run_many` runs a sweep: cached runs are read
+back, the others train in parallel worker processes (one per core, one thread
+each).
+
+The cache key is the run *and the source of what a run executes*: the modules
+of :data:`RUN_DEPENDENCIES`, the shipped pretrained weights, and the functions
+of this module that build and train a run. A rebuild with nothing changed does
+not retrain; an edit to a figure, a chapter or this module's sweep helpers does
+not retrain either; an edit to a loss, a model, the world or the engine does.
 
 Chapters 3 and 4 build their tables from these runs; :func:`profile_run` gives
-the sizes of the current run profile.
+the sizes of the current run profile and :func:`profile_seeds` its seeds.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import os
+import sys
 import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
+from importlib import import_module
 from pathlib import Path
 
 import torch
+from torch.utils.data import DataLoader, Subset
 
 from hmglib import engine, losses, metrics, profile
 from hmglib.data import CoarsenedDataset, HierShapes, coarsen_labels
 from hmglib.models import HRN
-from hmglib.models.backbones import SmallCNN
+from hmglib.models.backbones import SmallCNN, small_cnn
 from hmglib.models.baselines import CHMCNN, FlatClassifier, PerLevelClassifier
-from hmglib.recipes import HRNRecipe, hrn_optimizer
+from hmglib.recipes import HRN_RECIPES, hrn_optimizer, hrn_recipe_name
 
-__all__ = ["HierRun", "profile_run", "run_hier", "cache_dir"]
+__all__ = ["HierRun", "profile_run", "profile_seeds", "run_hier", "run_many", "run_key",
+           "cache_dir", "results_frame", "gradient_norms", "RUN_DEPENDENCIES"]
 
 METHODS = ("hrn", "flat", "per-level", "chmcnn")
-HRN_LOSSES = ("composite", "hier", "ce")
+HRN_LOSSES = ("composite", "hier", "ce", "per-level")
+
+#: The modules whose source a run executes (their files key the cache).
+RUN_DEPENDENCIES: tuple[str, ...] = (
+    "hmglib.hierarchy", "hmglib.probability", "hmglib.losses", "hmglib.metrics",
+    "hmglib.engine", "hmglib.recipes", "hmglib.models.backbones", "hmglib.models.hrn",
+    "hmglib.models.baselines", "hmglib.data.protocols", "hmglib.data.synthetic.render",
+    "hmglib.data.synthetic.hier_shapes",
+)
 
 
 @dataclass(frozen=True)
@@ -46,20 +69,32 @@ class HierRun:
         relabel: share of each species' training images relabelled to the family.
         rule: ``ordered`` (official) or ``random`` relabelling.
         degrade: downsample the relabelled images (HRN's image-quality protocol).
-        loss: HRN only: ``composite`` (L_Hier + CE), ``hier`` (L_Hier only) or
-            ``ce`` (the leaf cross-entropy only).
+        loss: HRN only: ``composite`` (L_Hier + CE, the paper), ``hier`` (L_Hier
+            only), ``ce`` (the leaf cross-entropy only) or ``per-level`` (a
+            traditional hierarchical loss: a cross-entropy per level, each on the
+            samples labelled at or below it; the species level on the softmax head).
         energies: HRN only: ``sigmoid`` (the paper) or ``logits``.
+        ce_reduction: HRN only: ``labelled`` (the paper: the CE is a mean over the
+            leaf-labelled samples) or ``batch`` (not in the paper: their sum over
+            the batch size); see :class:`~hmglib.losses.HRNLoss`.
         gsb, linear_combination, relu: HRN's ablation switches.
         bn_momentum: the blocks' BatchNorm momentum (0.1 here: the official 0.01 is
             made for 200 epochs, and its running statistics have not settled after
             the few hundred steps of a CPU run).
+        recipe: a name in :data:`hmglib.recipes.HRN_RECIPES`, or ``"auto"``: the
+            CPU analog of the official choice (``synthetic-90`` at 90 % relabelled,
+            else ``synthetic``) for pretrained weights, ``synthetic-scratch`` without.
+        weights: the small CNN's pretrained weights (``"DEFAULT"``, see
+            :class:`~hmglib.models.backbones.SmallCNN_Weights`), or ``None`` to
+            train from scratch.
         epochs, samples_per_class, image_size, batch_size: sizes.
-        optimizer, lr: ``adam`` (the CPU recipe) or ``sgd`` (momentum 0.9, weight
-            decay 5e-4), one learning rate for every layer.
-        width: channels of the small CNN's first layer (C = 4 x width).
+        width: channels of the small CNN's first layer (C = 4 x width); must match
+            the pretrained weights.
         feature_dim: D, the per-level feature width.
         object_scale, clutter: the world (see :class:`~hmglib.data.HierShapes`).
-        seed: seeds the world, the relabelling, the initialisation and the data order.
+        seed: seeds the world, the relabelling, the new layers' initialisation and
+            the data order; runs of different methods with one seed see the same
+            images, so their difference is paired.
     """
 
     method: str = "hrn"
@@ -68,16 +103,17 @@ class HierRun:
     degrade: bool = False
     loss: str = "composite"
     energies: str = "sigmoid"
+    ce_reduction: str = "labelled"
     gsb: bool = True
     linear_combination: bool = True
     relu: bool = True
     bn_momentum: float = 0.1
-    epochs: int = 10
-    samples_per_class: int = 50
+    recipe: str = "auto"
+    weights: str | None = "DEFAULT"
+    epochs: int = 5
+    samples_per_class: int = 30
     image_size: int = 32
     batch_size: int = 32
-    optimizer: str = "adam"
-    lr: float = 3e-3
     width: int = 16
     feature_dim: int = 64
     object_scale: float = 0.6
@@ -89,30 +125,63 @@ class HierRun:
             raise ValueError(f"HierRun: method '{self.method}' is not one of {METHODS}.")
         if self.loss not in HRN_LOSSES:
             raise ValueError(f"HierRun: loss '{self.loss}' is not one of {HRN_LOSSES}.")
-        if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"HierRun: optimizer '{self.optimizer}' is not 'adam' or 'sgd'.")
+        if self.recipe != "auto" and self.recipe not in HRN_RECIPES:
+            raise ValueError(f"HierRun: recipe '{self.recipe}' is not 'auto' or one of "
+                             f"{sorted(HRN_RECIPES)}.")
         if not 0.0 <= self.relabel <= 1.0:
             raise ValueError(f"HierRun: relabel={self.relabel} must be in [0, 1].")
+
+    @property
+    def recipe_name(self) -> str:
+        """The recipe this run trains with (``"auto"`` resolved)."""
+        if self.recipe != "auto":
+            return self.recipe
+        if self.weights is None:
+            return "synthetic-scratch"
+        return hrn_recipe_name(self.relabel, "hiershapes", synthetic=True)
+
+
+_SIZES = {
+    "quick": dict(epochs=1, samples_per_class=6, image_size=32, batch_size=16),
+    "cpu": dict(epochs=5, samples_per_class=30, image_size=32, batch_size=32),
+    "gpu": dict(epochs=30, samples_per_class=400, image_size=32, batch_size=128),
+}
+_SEEDS = {"quick": (0, 1), "cpu": (0, 1, 2), "gpu": (0, 1, 2, 3, 4)}
 
 
 def profile_run(**overrides) -> HierRun:
     """A :class:`HierRun` sized for the current profile, with ``overrides``."""
-    sizes = {
-        "quick": dict(epochs=1, samples_per_class=6, image_size=32, batch_size=16),
-        "cpu": dict(epochs=10, samples_per_class=40, image_size=32, batch_size=32),
-        "gpu": dict(epochs=30, samples_per_class=400, image_size=64, batch_size=128),
-    }[profile.current().name]
-    return HierRun(**{**sizes, **overrides})
+    return HierRun(**{**_SIZES[profile.current().name], **overrides})
+
+
+def profile_seeds() -> tuple[int, ...]:
+    """The seeds every claim of the current profile runs over (at least 3 in the
+    cpu and gpu profiles; 2 in the quick profile, which only tests the code)."""
+    return _SEEDS[profile.current().name]
+
+
+# ------------------------------------------------------------------ the cache
+def _dependency_files() -> list[Path]:
+    files = [Path(inspect.getfile(import_module(name))) for name in RUN_DEPENDENCIES]
+    weights = Path(inspect.getfile(SmallCNN)).parent / "weights"
+    return files + sorted(p for p in weights.glob("*") if p.is_file())
 
 
 @cache
 def _source_digest() -> str:
-    root = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        h.update(path.relative_to(root).as_posix().encode())
+    for path in _dependency_files():
+        h.update(path.name.encode())
         h.update(path.read_bytes())
+    for fn in (_world, _model, _loss, _train_and_test):  # this module's part of a run
+        h.update(inspect.getsource(fn).encode())
     return h.hexdigest()[:16]
+
+
+def run_key(run: HierRun) -> str:
+    """The cache key of ``run``: its fields and the digest of what it executes."""
+    blob = json.dumps({"run": dataclasses.asdict(run), "src": _source_digest()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
 def cache_dir() -> Path:
@@ -126,8 +195,22 @@ def cache_dir() -> Path:
     return results_dir().parent / "cache" / "experiments"
 
 
+# ------------------------------------------------------------------ one run
+def _world(run: HierRun) -> tuple[CoarsenedDataset, HierShapes, HierShapes]:
+    """``(training set with the protocol's labels, raw training set, test set)``."""
+    world = dict(image_size=run.image_size, object_scale=run.object_scale, clutter=run.clutter,
+                 seed=run.seed)
+    raw = HierShapes("train", samples_per_class=run.samples_per_class, **world)
+    test = HierShapes("test", samples_per_class=max(4, run.samples_per_class // 2), **world)
+    targets = coarsen_labels(raw.targets, raw.tree, run.relabel, rule=run.rule, seed=run.seed)
+    return CoarsenedDataset(raw, targets, raw.tree, degrade=run.degrade), raw, test
+
+
 def _model(run: HierRun, tree) -> torch.nn.Module:
-    backbone = SmallCNN(width=run.width)
+    if run.weights is None:
+        backbone = SmallCNN(width=run.width)
+    else:
+        backbone = small_cnn(weights=run.weights, width=run.width)
     if run.method == "hrn":
         return HRN(tree, backbone=backbone, feature_dim=run.feature_dim, gsb=run.gsb,
                    linear_combination=run.linear_combination, relu=run.relu,
@@ -139,7 +222,13 @@ def _model(run: HierRun, tree) -> torch.nn.Module:
 
 def _loss(run: HierRun, tree):
     if run.method == "hrn":
-        hrn = losses.HRNLoss(tree, energies=run.energies)
+        if run.loss == "per-level":
+            def per_level(out, y):
+                return losses.per_level_cross_entropy([*out.level_logits[:-1], out.leaf_logits],
+                                                      y, tree)
+
+            return per_level
+        hrn = losses.HRNLoss(tree, energies=run.energies, ce_reduction=run.ce_reduction)
 
         def loss(out, y):
             parts = hrn(out.node_logits, out.leaf_logits, y)
@@ -157,40 +246,171 @@ def _loss(run: HierRun, tree):
     return lambda out, y: losses.max_constraint_loss(out.node_logits, y, tree)
 
 
+def _train_and_test(run: HierRun) -> dict:
+    train, raw, test = _world(run)
+    tree = raw.tree
+    engine.seed_everything(run.seed)
+    model = _model(run, tree)
+    recipe = dataclasses.replace(HRN_RECIPES[run.recipe_name], batch_size=run.batch_size)
+    opt, sched = hrn_optimizer(model, recipe, epochs=run.epochs)
+    fitted = engine.fit(model, _loss(run, tree), train, epochs=run.epochs, optimizer=opt,
+                        scheduler=sched, batch_size=run.batch_size, seed=run.seed,
+                        progress=False)
+    result = {}
+    coarse = train.coarse.nonzero().flatten().tolist()
+    # the test split; every training image; the relabelled ones (all with full labels)
+    for name, data in (("test", test), ("train", raw),
+                       ("train_relabelled", Subset(raw, coarse) if coarse else None)):
+        if data is not None:
+            out, y = engine.predict(model, data)
+            result[name] = metrics.hierarchical_report(out, y, tree, energies=run.energies)
+    return {**result, "history": fitted.history}
+
+
 def run_hier(run: HierRun, use_cache: bool = True) -> dict:
     """Train and test one run (or read it from the cache).
 
     Returns:
-        A dict with keys ``run`` (the run's fields), ``test`` (the
-        :func:`~hmglib.metrics.hierarchical_report` on HierShapes' test split,
-        never used for selection: the last epoch is evaluated), ``history``,
-        ``seconds`` and ``cached``.
+        A dict with keys ``run`` (the run's fields), ``recipe`` (its resolved
+        name), ``test`` (the :func:`~hmglib.metrics.hierarchical_report` on
+        HierShapes' test split, never used for selection: the last epoch is
+        evaluated), ``train`` and ``train_relabelled`` (the same report on every
+        training image, and on the relabelled ones only, against their full
+        labels; the latter only when some were relabelled), ``history``,
+        ``seconds``, ``key`` and ``cached``.
     """
-    key = hashlib.sha256(json.dumps({"run": dataclasses.asdict(run), "src": _source_digest()},
-                                    sort_keys=True).encode()).hexdigest()[:20]
+    key = run_key(run)
     path = cache_dir() / f"{key}.json"
     if use_cache and path.is_file():
         return {**json.loads(path.read_text()), "cached": True}
     t0 = time.perf_counter()
-    world = dict(image_size=run.image_size, object_scale=run.object_scale, clutter=run.clutter,
-                 seed=run.seed)
-    train = HierShapes("train", samples_per_class=run.samples_per_class, **world)
-    test = HierShapes("test", samples_per_class=max(4, run.samples_per_class // 2), **world)
-    tree = train.tree
-    targets = coarsen_labels(train.targets, tree, run.relabel, rule=run.rule, seed=run.seed)
-    train = CoarsenedDataset(train, targets, tree, degrade=run.degrade)
-    engine.seed_everything(run.seed)
-    model = _model(run, tree)
-    decay = 5e-4 if run.optimizer == "sgd" else 0.0
-    recipe = HRNRecipe(run.optimizer, run.lr, run.lr, 0.9, decay, run.batch_size, run.epochs)
-    opt, sched = hrn_optimizer(model, recipe)
-    fitted = engine.fit(model, _loss(run, tree), train, epochs=run.epochs, optimizer=opt,
-                        scheduler=sched, batch_size=run.batch_size, seed=run.seed,
-                        progress=False)
-    out, y = engine.predict(model, test)
-    report = metrics.hierarchical_report(out, y, tree, energies=run.energies)
-    result = {"run": dataclasses.asdict(run), "test": report, "history": fitted.history,
-              "seconds": time.perf_counter() - t0}
+    result = {"run": dataclasses.asdict(run), "recipe": run.recipe_name, "key": key,
+              **_train_and_test(run), "seconds": time.perf_counter() - t0}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1))
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    os.replace(tmp, path)  # atomic: a parallel reader never sees half a file
     return {**result, "cached": False}
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def _run_uncached(run: HierRun) -> dict:
+    return run_hier(run, use_cache=False)
+
+
+def run_many(runs: Sequence[HierRun], workers: int | None = None,
+             use_cache: bool = True) -> list[dict]:
+    """Run a sweep: the results of ``runs``, in order.
+
+    Cached runs are read back; the others train in ``workers`` worker processes
+    with one thread each (default: ``$HMG_WORKERS``, else one per core), or in
+    this process when one worker is enough. Workers are forked on Linux and
+    spawned elsewhere (where a script calling this needs the usual
+    ``if __name__ == "__main__":`` guard). Every run is cached as it finishes,
+    so an interrupted sweep resumes where it stopped. Results are identical to
+    :func:`run_hier`'s for each run (each run seeds everything it draws).
+
+    Raises:
+        ValueError: ``workers`` below 1, or a run that is not a :class:`HierRun`.
+    """
+    for i, run in enumerate(runs):
+        if not isinstance(run, HierRun):
+            raise ValueError(f"run_many: runs[{i}] is a {type(run).__name__}, not a HierRun.")
+    if workers is None:
+        workers = int(os.environ.get("HMG_WORKERS", "0") or 0) or os.cpu_count() or 1
+    if workers < 1:
+        raise ValueError(f"run_many: workers={workers} must be at least 1.")
+    unique = list(dict.fromkeys(runs))
+    done = {}
+    for run in unique:
+        path = cache_dir() / f"{run_key(run)}.json"
+        if use_cache and path.is_file():
+            done[run] = {**json.loads(path.read_text()), "cached": True}
+    todo = [run for run in unique if run not in done]
+    workers = min(workers, len(todo))
+    if workers <= 1:
+        done.update({run: run_hier(run, use_cache=False) for run in todo})
+    elif todo:
+        import multiprocessing
+
+        # fork on Linux (fast, and safe here: each worker sets one thread before any work, as
+        # torch's own DataLoader workers do); spawn elsewhere, where fork is not safe
+        ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_one_thread) as pool:
+            done.update(zip(todo, pool.map(_run_uncached, todo), strict=True))
+    return [done[run] for run in runs]
+
+
+def results_frame(results: Sequence[dict], split: str = "test"):
+    """Runs as one long table: one row per (run, metric), with every field of the
+    run (``seed`` included), its ``recipe``, ``metric``, ``level`` (``"all"`` for
+    metrics over every level) and ``value``.
+
+    Args:
+        results: what :func:`run_hier` or :func:`run_many` returned.
+        split: ``"test"``, ``"train"`` or ``"train_relabelled"`` (runs without it
+            are skipped).
+
+    Returns:
+        A :class:`pandas.DataFrame`; non-finite values are dropped.
+    """
+    import math
+
+    import pandas as pd
+
+    rows = []
+    for res in results:
+        for key, value in res.get(split, {}).items():
+            metric, _, level = key.partition("/")
+            if math.isfinite(value):
+                rows.append({**res["run"], "recipe": res["recipe"], "metric": metric,
+                             "level": level or "all", "value": value})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ diagnosis
+def gradient_norms(run: HierRun, batches: int = 4) -> dict[str, float]:
+    """The gradient norm a run's loss, and each part of HRN's composite loss, sends
+    to the backbone at initialisation.
+
+    Builds ``run``'s untrained model and training set, and on the first
+    ``batches`` training batches back-propagates the run's loss (``"total"``)
+    and, for HRN, ``L_Hier`` and the leaf cross-entropy separately.
+
+    Returns:
+        The mean L2 norms over the batches of the gradients on the backbone's
+        parameters (float >= 0): ``"total"``, and for HRN ``"hier"``, ``"ce"`` and
+        ``"ratio"`` (ce / hier); and ``"leaf_labelled"``, the mean share of
+        leaf-labelled samples per batch.
+    """
+    train, raw, _ = _world(run)
+    tree = raw.tree
+    engine.seed_everything(run.seed)
+    model = _model(run, tree).train()
+    loss_fn = _loss(run, tree)
+    holder = model.trunk if hasattr(model, "trunk") else model
+    params = list(holder.backbone.parameters())
+    loader = DataLoader(train, batch_size=run.batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(run.seed))
+    sums: dict[str, float] = {}
+    n = 0
+    for images, targets in loader:
+        value = loss_fn(model(images), targets)
+        parts = {"total": value} if isinstance(value, torch.Tensor) else {
+            "total": value.total, "hier": value.hier, "ce": value.ce}
+        for name, part in parts.items():
+            grads = torch.autograd.grad(part, params, retain_graph=True, allow_unused=True)
+            norm = torch.sqrt(sum((g * g).sum() for g in grads if g is not None))
+            sums[name] = sums.get(name, 0.0) + float(norm)
+        leaf = (tree.level_of[targets] == tree.num_levels - 1).float().mean()
+        sums["leaf_labelled"] = sums.get("leaf_labelled", 0.0) + float(leaf)
+        n += 1
+        if n == batches:
+            break
+    means = {k: v / n for k, v in sums.items()}
+    if "hier" in means:
+        means["ratio"] = means["ce"] / max(means["hier"], 1e-12)
+    return means

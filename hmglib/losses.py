@@ -88,8 +88,9 @@ class HRNLossOutput(NamedTuple):
     total: torch.Tensor
     #: ``L_Hier``, the mean of ``-log P(y_target = 1)`` over all samples.
     hier: torch.Tensor
-    #: cross-entropy of the leaf head, mean over the leaf-labelled samples
-    #: (0, still attached to the graph, when the batch has none).
+    #: cross-entropy of the leaf head over the leaf-labelled samples, divided by
+    #: their number (the paper) or by the batch size (``ce_reduction="batch"``);
+    #: 0, still attached to the graph, when the batch has none.
     ce: torch.Tensor
 
 
@@ -101,6 +102,16 @@ class HRNLoss(nn.Module):
     * cross-entropy of the separate leaf (softmax) head on the samples labelled
       at the leaf level, averaged over those samples (weight 1). Coarsely
       labelled samples reach only ``L_Hier``.
+
+    **CE reduction.** ``ce_reduction="labelled"`` (the default, the paper's and
+    the official code's) divides the summed cross-entropy by the number ``m`` of
+    leaf-labelled samples in the batch. With few leaf labels (``m << B``) each
+    of them then weighs ``B / m`` times as much in the CE term as a sample does
+    in ``L_Hier``, and the CE term dominates the gradient the shared layers
+    receive. ``ce_reduction="batch"`` (**not in the paper**, the book's option)
+    divides by the batch size ``B`` instead: the CE term of a sample weighs the
+    same as its ``L_Hier`` term, whatever the ratio. The two agree when every
+    sample is leaf-labelled.
 
     **Energies.** ``energies="sigmoid"`` (the default, as in the paper's code)
     uses ``f = sigmoid(node_logits)``, bounded to ``(0, 1)``. The joint over
@@ -117,15 +128,22 @@ class HRNLoss(nn.Module):
     Args:
         tree: the label tree (``N`` nodes, ``C_leaf`` leaves).
         energies: ``"sigmoid"`` or ``"logits"``.
+        ce_reduction: ``"labelled"`` (the paper) or ``"batch"`` (not in the paper).
     """
 
-    def __init__(self, tree: LabelTree, energies: Literal["sigmoid", "logits"] = "sigmoid"):
+    def __init__(self, tree: LabelTree, energies: Literal["sigmoid", "logits"] = "sigmoid",
+                 ce_reduction: Literal["labelled", "batch"] = "labelled"):
         super().__init__()
         if energies not in ("sigmoid", "logits"):
             raise ValueError(f"HRNLoss: energies must be 'sigmoid' (the paper) or 'logits', "
                              f"got {energies!r}.")
+        if ce_reduction not in ("labelled", "batch"):
+            raise ValueError(f"HRNLoss: ce_reduction must be 'labelled' (the paper: a mean over "
+                             f"the leaf-labelled samples) or 'batch' (their sum over the batch "
+                             f"size), got {ce_reduction!r}.")
         self.tree = tree
         self.energies = energies
+        self.ce_reduction = ce_reduction
         self.num_leaves = tree.level_sizes[-1]
         self.leaf_offset = tree.offset(-1)
 
@@ -164,13 +182,16 @@ class HRNLoss(nn.Module):
         hier = _marginal_nll(f, targets, tree, "mean", "auto")
         at_leaf = targets >= self.leaf_offset  # (B,) leaf-labelled samples
         if bool(at_leaf.any()):
-            ce = F.cross_entropy(leaf_logits[at_leaf], targets[at_leaf] - self.leaf_offset)
+            ce = F.cross_entropy(leaf_logits[at_leaf], targets[at_leaf] - self.leaf_offset,
+                                 reduction="sum")
+            ce = ce / (int(at_leaf.sum()) if self.ce_reduction == "labelled" else batch)
         else:
             ce = leaf_logits[:0].sum()  # 0, attached to the graph (no NaN from an empty mean)
         return HRNLossOutput(hier + ce, hier, ce)
 
     def extra_repr(self) -> str:
-        return f"tree={self.tree!r}, energies={self.energies!r}"
+        return (f"tree={self.tree!r}, energies={self.energies!r}, "
+                f"ce_reduction={self.ce_reduction!r}")
 
 
 # ------------------------------------------------------------------ baselines

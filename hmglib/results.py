@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 from collections.abc import Mapping, Sequence
 from numbers import Real
 from pathlib import Path
@@ -28,7 +29,7 @@ import pandas as pd
 
 from hmglib import profile
 
-__all__ = ["results_dir", "record", "load", "table"]
+__all__ = ["results_dir", "record", "load", "table", "over_seeds", "paired_gain"]
 
 Row = Mapping[str, object]
 
@@ -138,3 +139,54 @@ def table(rec: Mapping) -> pd.DataFrame:
         return df
     cols = [c for c in df.columns if c not in ("source", "value")] + ["source", "value"]
     return df[cols]
+
+
+# ------------------------------------------------------------------ seeds and claims
+def over_seeds(frame: pd.DataFrame, by: Sequence[str], value: str = "value") -> pd.DataFrame:
+    """Mean and spread over seeds: one row per group of ``by``.
+
+    Args:
+        frame: one row per (group, seed) with a numeric column ``value``.
+        by: the columns that name a group (everything but the seed).
+
+    Returns:
+        A DataFrame indexed by ``by`` with ``mean``, ``spread`` (the sample standard
+        deviation over seeds, ``ddof=1``; NaN for a single seed) and ``n`` (seeds).
+
+    Raises:
+        KeyError: a column of ``by`` or ``value`` is missing.
+    """
+    missing = [c for c in [*by, value] if c not in frame.columns]
+    if missing:
+        raise KeyError(f"over_seeds: the frame has no column(s) {missing}; it has "
+                       f"{list(frame.columns)}.")
+    groups = frame.groupby(list(by), sort=False, dropna=False)[value]
+    return pd.DataFrame({"mean": groups.mean(), "spread": groups.std(ddof=1),
+                         "n": groups.count()})
+
+
+def paired_gain(treated: Mapping[int, float], control: Mapping[int, float]) -> dict[str, float]:
+    """The gain of ``treated`` over ``control``, paired by seed, and whether it holds.
+
+    Runs with one seed see the same images and labels, so the per-seed difference
+    removes what the seed does to both. A claim *holds* only when the mean gain
+    exceeds its spread (the sample standard deviation of the per-seed gains).
+
+    Args:
+        treated, control: seed -> value (e.g. species OA in %), at least two seeds
+            in common.
+
+    Returns:
+        ``{"mean", "spread", "n", "holds"}`` (``holds`` is 1.0 or 0.0).
+
+    Raises:
+        ValueError: fewer than two seeds in common (the message names both sets).
+    """
+    seeds = sorted(set(treated) & set(control))
+    if len(seeds) < 2:
+        raise ValueError(f"paired_gain: needs at least 2 seeds in common, got treated seeds "
+                         f"{sorted(treated)} and control seeds {sorted(control)}.")
+    gains = [float(treated[s]) - float(control[s]) for s in seeds]
+    mean, spread = statistics.fmean(gains), statistics.stdev(gains)
+    return {"mean": mean, "spread": spread, "n": float(len(seeds)),
+            "holds": float(mean > spread)}

@@ -810,9 +810,11 @@ def draw_relabel_curves(
     ylims: Mapping[str, tuple[float, float]] | None = None,
     colors: Mapping[str, str] | None = None,
     dashed: Iterable[str] = (),
+    spreads: Mapping[str, Mapping[str, Iterable[float]]] | None = None,
 ) -> Figure:
     """Metrics against the share of relabelled training images: one panel per
-    metric (e.g. OA per level, AU(PRC)), one line per method.
+    metric (e.g. OA per level, AU(PRC)), one line per method, optionally with a
+    band of plus or minus the spread over seeds.
 
     Args:
         ratios: the ``R`` relabel ratios in ``[0, 1]`` (drawn as %).
@@ -826,10 +828,12 @@ def draw_relabel_curves(
         colors: optional ``{method: colour}`` (default: one colour per method), e.g.
             one colour for two variants of a method.
         dashed: methods drawn with dashed lines (e.g. the variants).
+        spreads: optional ``{panel title: {method: R spreads}}`` (e.g. the standard
+            deviation over seeds), drawn as a band of the line's colour.
 
     Raises:
-        ValueError: no panel, a panel without methods, or a series whose length is
-            not ``R``.
+        ValueError: no panel, a panel without methods, or a series (or spread)
+            whose length is not ``R``.
     """
     fn = "draw_relabel_curves"
     x = 100 * _as_numpy(list(ratios))  # (R,) in %
@@ -857,6 +861,12 @@ def draw_relabel_curves(
             ax.plot(x[ok], y[ok], marker=markers[method], ms=5 if strong else 4,
                     lw=2.6 if strong else 1.4, color=colors[method], ls=styles[method],
                     label=method, zorder=3 if strong else 2)
+            if spreads and method in spreads.get(name, {}):
+                sd = _check_series(fn, f"spread of '{method}' in '{name}'",
+                                   spreads[name][method], x.size)
+                band = ok & np.isfinite(sd)
+                ax.fill_between(x[band], (y - sd)[band], (y + sd)[band], color=colors[method],
+                                alpha=0.15, lw=0, zorder=1)
         ax.set_title(name, fontsize=10)
         ax.set_xticks(x, labels=[f"{v:.0f}" for v in x])
         ax.set_xlabel("relabelled to the parent (%)")

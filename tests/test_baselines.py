@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from hmglib import LabelTree, losses, metrics
+from hmglib.models import SmallCNN_Weights
 from hmglib.models.backbones import SmallCNN
 from hmglib.models.baselines import CHMCNN, FlatClassifier, PerLevelClassifier
 
@@ -112,3 +113,12 @@ def test_max_constraint_loss_by_brute_force() -> None:
 def test_bad_inputs(call, message) -> None:
     with pytest.raises((TypeError, ValueError), match=message):
         call()
+
+
+@pytest.mark.parametrize("cls", [FlatClassifier, PerLevelClassifier, CHMCNN])
+def test_baselines_take_pretrained_weights_by_name(cls) -> None:
+    state = SmallCNN_Weights.DEFAULT.get_state_dict()
+    got = cls(TREE, backbone="small_cnn", weights="DEFAULT", feature_dim=8).trunk.backbone
+    assert all(torch.equal(got.state_dict()[k], v) for k, v in state.items())
+    with pytest.raises(ValueError, match="load them into the module yourself"):
+        cls(TREE, backbone=SmallCNN(width=4), weights="DEFAULT")

@@ -20,7 +20,7 @@ def test_train_and_eval_hiershapes(tmp_path, capsys) -> None:
     out = tmp_path / "run"
     assert cli.main(["train", "hrn", "--relabel", "0.7", "--out", str(out), *TINY]) == 0
     printed = capsys.readouterr().out
-    assert "hrn on hiershapes (relabel 70%)" in printed and "species" in printed
+    assert "hrn on hiershapes (relabel 70%, recipe synthetic)" in printed and "species" in printed
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["relabel"] == 0.7 and cfg["profile"] == "quick" and cfg["backbone"] == "small_cnn"
     report = json.loads((out / "metrics.json").read_text())["test"]
@@ -46,6 +46,30 @@ def test_train_on_a_cub_copy(tmp_path) -> None:
                      "--relabel", "0.5", "--degrade", "--quiet", "--out", str(out)]) == 0
     report = json.loads((out / "metrics.json").read_text())["test"]
     assert "OA/order" in report and not (out / "best.pt").exists()  # no validation split
+
+
+@pytest.mark.parametrize(("relabel", "recipe", "lr"),
+                         [(0.9, "paper-90", 1e-4), (0.3, "paper", 2e-4)])
+def test_the_relabel_ratio_selects_the_official_recipe(tmp_path, monkeypatch, relabel, recipe,
+                                                       lr) -> None:
+    write_cub(tmp_path / "data")
+    seen = {}
+    fit = cli.engine.fit
+
+    def spy(model, loss_fn, train, **kw):
+        seen["lrs"] = [g["lr"] for g in kw["optimizer"].param_groups]
+        seen["scheduler"] = type(kw["scheduler"]).__name__
+        return fit(model, loss_fn, train, **kw)
+
+    monkeypatch.setattr(cli.engine, "fit", spy)
+    out = tmp_path / "run"
+    assert cli.main(["train", "hrn", "--dataset", "cub200", "--root", str(tmp_path / "data"),
+                     "--backbone", "small_cnn", "--epochs", "1", "--batch-size", "2",
+                     "--relabel", str(relabel), "--quiet", "--out", str(out)]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["recipe"] == recipe and cfg["weights"] == "DEFAULT"
+    assert seen["lrs"][0] == pytest.approx(lr)
+    assert seen["scheduler"] == ("StepLR" if recipe == "paper-90" else "CosineAnnealingLR")
 
 
 def test_console_script_runs_from_a_shell(tmp_path) -> None:

@@ -1,60 +1,146 @@
-"""Cached experiment runs of the HRN chapters."""
+"""Cached, seeded, parallel experiment runs of the HRN chapters."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import torch
 
 from hmglib import experiments
-from hmglib.experiments import HierRun, profile_run, run_hier
+from hmglib.experiments import (
+    HierRun,
+    gradient_norms,
+    profile_run,
+    profile_seeds,
+    run_hier,
+    run_key,
+    run_many,
+)
 
-TINY = dict(epochs=1, samples_per_class=2, image_size=16, batch_size=16, width=4, feature_dim=8)
+# a random small CNN (no weights) keeps these runs to a fraction of a second
+TINY = dict(epochs=1, samples_per_class=2, image_size=16, batch_size=16, width=4, feature_dim=8,
+            weights=None)
+
+
+@pytest.fixture(autouse=True)
+def _cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("HMG_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
 
 
 def test_profile_run_follows_the_profile(monkeypatch) -> None:
     monkeypatch.setenv("HMG_QUICK", "1")
-    assert profile_run().samples_per_class == 6
+    assert profile_run().samples_per_class == 6 and len(profile_seeds()) >= 2
     monkeypatch.setenv("HMG_QUICK", "0")
     monkeypatch.setenv("HMG_PROFILE", "cpu")
-    assert profile_run(relabel=0.5).epochs == 10 and profile_run(relabel=0.5).relabel == 0.5
-    assert profile_run().bn_momentum == 0.1
+    assert profile_run(relabel=0.5).epochs == 5 and profile_run(relabel=0.5).relabel == 0.5
+    assert profile_run().bn_momentum == 0.1 and profile_run().weights == "DEFAULT"
+    assert len(profile_seeds()) >= 3
 
 
-def test_run_is_cached_and_keyed_on_the_run(monkeypatch, tmp_path) -> None:
-    monkeypatch.setenv("HMG_CACHE_DIR", str(tmp_path))
+def test_recipe_follows_the_official_choice() -> None:
+    assert HierRun(relabel=0.9).recipe_name == "synthetic-90"
+    assert HierRun(relabel=0.7).recipe_name == "synthetic"
+    assert HierRun(relabel=0.9, weights=None).recipe_name == "synthetic-scratch"
+    assert HierRun(relabel=0.9, recipe="synthetic").recipe_name == "synthetic"
+
+
+def test_run_is_cached_and_keyed_on_the_run(_cache) -> None:
     first = run_hier(HierRun(relabel=0.5, **TINY))
     assert not first["cached"] and len(first["history"]) == 1
     assert set(first["test"]) >= {"OA/order", "OA/species", "AU(PRC)", "OA-marginal/species"}
+    assert set(first["train_relabelled"]) >= {"OA/order", "OA/family"}
+    assert set(first["train"]) >= {"OA/order", "OA/species"}
+    assert first["recipe"] == "synthetic-scratch" and first["key"] == run_key(HierRun(relabel=0.5,
+                                                                                     **TINY))
     again = run_hier(HierRun(relabel=0.5, **TINY))
     assert again["cached"] and again["test"] == first["test"]
     other = run_hier(HierRun(relabel=0.5, method="flat", **TINY))
     assert not other["cached"] and "OA-marginal/species" not in other["test"]
-    assert len(list(tmp_path.glob("*.json"))) == 2
-    saved = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert len(list(_cache.glob("*.json"))) == 2
+    saved = json.loads(next(_cache.glob("*.json")).read_text())
     assert saved["run"]["samples_per_class"] == 2
+    assert "train_relabelled" not in run_hier(HierRun(relabel=0.0, **TINY))
 
 
-@pytest.mark.parametrize("loss", ["hier", "ce"])
-def test_hrn_loss_variants_train(monkeypatch, tmp_path, loss) -> None:
-    monkeypatch.setenv("HMG_CACHE_DIR", str(tmp_path))
+def test_pretrained_runs_start_from_the_shipped_weights() -> None:
+    res = run_hier(HierRun(**{**TINY, "width": 16, "weights": "DEFAULT"}))
+    assert res["recipe"] == "synthetic" and res["run"]["weights"] == "DEFAULT"
+    with pytest.raises(ValueError, match="width"):
+        run_hier(HierRun(**{**TINY, "width": 8, "weights": "DEFAULT"}))
+
+
+@pytest.mark.parametrize(("loss", "part"), [("hier", "hier"), ("ce", "ce")])
+def test_hrn_loss_variants_train(loss, part) -> None:
     res = run_hier(HierRun(loss=loss, relabel=0.9, **TINY), use_cache=False)
-    part = res["history"][0]
-    assert res["history"][0]["loss"] == pytest.approx(part[loss])
+    assert res["history"][0]["loss"] == pytest.approx(res["history"][0][part])
 
 
-def test_source_change_invalidates_the_cache(monkeypatch, tmp_path) -> None:
-    monkeypatch.setenv("HMG_CACHE_DIR", str(tmp_path))
-    run_hier(HierRun(**TINY))
-    monkeypatch.setattr(experiments, "_source_digest", lambda: "changed")
-    assert not run_hier(HierRun(**TINY))["cached"]
+def test_traditional_and_batch_reduced_losses_train() -> None:
+    for run in (HierRun(loss="per-level", relabel=0.5, **TINY),
+                HierRun(ce_reduction="batch", relabel=0.5, **TINY)):
+        res = run_hier(run, use_cache=False)
+        assert 0 <= res["test"]["OA/species"] <= 100
+
+
+def test_sweep_in_worker_processes_matches_one_process(_cache) -> None:
+    runs = [HierRun(seed=s, relabel=0.5, **TINY) for s in (0, 1)]
+    parallel = run_many(runs + runs[:1], workers=2)  # a repeated run is trained once
+    assert [r["cached"] for r in parallel] == [False, False, False]
+    assert parallel[0]["test"] == parallel[2]["test"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a worker: the same kernels, the same bytes
+    try:
+        alone = [run_hier(run, use_cache=False) for run in runs]
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(parallel, alone, strict=False):
+        assert a["test"] == b["test"]  # the same numbers, whichever process trained it
+    assert all(r["cached"] for r in run_many(runs, workers=2))
+
+
+def test_the_cache_keys_on_what_a_run_executes(monkeypatch, tmp_path) -> None:
+    names = {p.name for p in experiments._dependency_files()}
+    assert {"losses.py", "hrn.py", "hier_shapes.py", "engine.py"} <= names
+    assert not names & {"viz.py", "cli.py", "results.py", "widgets.py", "experiments.py"}
+    assert any(n.endswith(".pt") for n in names)  # the pretrained weights
+    run = HierRun(**TINY)
+    before = run_key(run)
+    dep = tmp_path / "dep.py"
+    dep.write_text("x = 1\n")
+    monkeypatch.setattr(experiments, "_dependency_files", lambda: [dep])
+    experiments._source_digest.cache_clear()
+    key_1 = run_key(run)
+    dep.write_text("x = 2\n")
+    experiments._source_digest.cache_clear()
+    assert run_key(run) != key_1 and key_1 != before
+    experiments._source_digest.cache_clear()
+
+
+def test_gradient_norms_measure_each_loss_part() -> None:
+    at_0 = gradient_norms(HierRun(relabel=0.0, **{**TINY, "samples_per_class": 4}), batches=2)
+    at_90 = gradient_norms(HierRun(relabel=0.9, **{**TINY, "samples_per_class": 4}), batches=2)
+    for g in (at_0, at_90):
+        assert g["hier"] > 0 and g["ratio"] == pytest.approx(g["ce"] / g["hier"])
+    assert at_0["leaf_labelled"] == 1.0 and at_90["leaf_labelled"] < 0.5
+    flat = gradient_norms(HierRun(method="flat", **{**TINY, "samples_per_class": 4}), batches=2)
+    assert set(flat) == {"total", "leaf_labelled"} and flat["total"] > 0
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"method": "svm"}, "method 'svm'"),
     ({"loss": "focal"}, "loss 'focal'"),
+    ({"recipe": "fast"}, "recipe 'fast'"),
     ({"relabel": 1.2}, r"relabel=1.2 must be in \[0, 1\]"),
 ])
 def test_bad_runs(kwargs, message) -> None:
     with pytest.raises(ValueError, match=message):
         HierRun(**kwargs)
+
+
+def test_bad_sweeps() -> None:
+    with pytest.raises(ValueError, match=r"runs\[1\] is a dict"):
+        run_many([HierRun(**TINY), {"method": "hrn"}])
+    with pytest.raises(ValueError, match="workers=0"):
+        run_many([HierRun(**TINY)], workers=0)

@@ -90,8 +90,9 @@ def test_bad_trees_and_backbones() -> None:
         HRN(TREE, backbone=torch.nn.Identity())
     with pytest.raises(ValueError, match="unknown backbone 'resnet5'"):
         build_backbone("resnet5")
-    with pytest.raises(ValueError, match="no pretrained weights"):
-        build_backbone("small_cnn", pretrained=True)
+    with pytest.raises(ValueError, match=r"unknown weights 'IMAGENET1K_V1' for backbone "
+                                         r"'small_cnn'; choose one of \['HIERSHAPES_V1'"):
+        build_backbone("small_cnn", weights="IMAGENET1K_V1")
 
 
 @pytest.mark.parametrize(("name", "channels", "stride"), [
@@ -110,9 +111,12 @@ def test_pretrained_offline_says_so(monkeypatch) -> None:
         raise URLError("no network")
 
     monkeypatch.setattr(torchvision.models.WeightsEnum, "get_state_dict", offline)
-    with pytest.raises(RuntimeError, match=r"pretrained weights for 'resnet18'.*not in "
-                                           r"torchvision's cache.*pretrained=False"):
-        build_backbone("resnet18", pretrained=True)
+    for weights in ("IMAGENET1K_V1", "DEFAULT", torchvision.models.ResNet18_Weights.IMAGENET1K_V1):
+        with pytest.raises(RuntimeError, match=r"pretrained weights for 'resnet18'.*not in "
+                                               r"torchvision's cache.*weights=None"):
+            build_backbone("resnet18", weights=weights)
+    with pytest.raises(RuntimeError, match="weights=None"):
+        HRN(TREE, backbone="resnet18", weights="IMAGENET1K_V1")
 
 
 def test_bn_momentum_is_the_official_one_by_default() -> None:

@@ -108,6 +108,22 @@ def test_hrn_loss_parts() -> None:
     torch.testing.assert_close(out.total, out.hier + out.ce)
 
 
+def test_hrn_loss_batch_ce_reduction_divides_by_the_batch() -> None:
+    node = logits(TREE, 5, seed=1)
+    leaf = logits(TREE, 5, seed=2)[:, :4]
+    targets = torch.tensor([5, 2, 8, 0, 7])  # 3 of 5 leaf-labelled
+    paper = HRNLoss(TREE)(node, leaf, targets)
+    batch = HRNLoss(TREE, ce_reduction="batch")(node, leaf, targets)
+    by_hand = F.cross_entropy(leaf[[0, 2, 4]], torch.tensor([0, 3, 2]), reduction="sum") / 5
+    torch.testing.assert_close(batch.ce, by_hand)
+    torch.testing.assert_close(batch.ce, paper.ce * 3 / 5)
+    torch.testing.assert_close(batch.hier, paper.hier)
+    full = torch.tensor([5, 6, 7, 8, 5])  # all leaf-labelled: the two reductions agree
+    torch.testing.assert_close(HRNLoss(TREE, ce_reduction="batch")(node, leaf, full).ce,
+                               HRNLoss(TREE)(node, leaf, full).ce)
+    assert "ce_reduction='batch'" in repr(HRNLoss(TREE, ce_reduction="batch"))
+
+
 def test_hrn_loss_logit_energies() -> None:
     node = logits(TREE, 3, seed=1)
     leaf = torch.zeros(3, 4, dtype=torch.float64)
@@ -159,6 +175,8 @@ def test_sigmoid_hier_never_below_the_floor(seed: int) -> None:
 def test_hrn_loss_bad_input() -> None:
     with pytest.raises(ValueError, match="'sigmoid'.*'logits'"):
         HRNLoss(TREE, energies="softplus")
+    with pytest.raises(ValueError, match="ce_reduction must be 'labelled'.*'batch'.*'sum'"):
+        HRNLoss(TREE, ce_reduction="sum")
     loss = HRNLoss(TREE)
     node = torch.zeros(2, TREE.num_nodes)
     with pytest.raises(ValueError, match=r"leaf_logits has shape \(2, 3\), expected \(2, 4\)"):

@@ -86,3 +86,31 @@ def test_record_missing(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("HMG_RESULTS_DIR", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="no reproduction record 'nope'"):
         results.load("nope")
+
+
+# ------------------------------------------------------------------ seeds and claims
+def test_paired_gain_by_hand() -> None:
+    treated = {0: 80.0, 1: 70.0, 2: 75.0}
+    control = {0: 70.0, 1: 68.0, 2: 69.0, 5: 10.0}  # seed 5 has no partner: ignored
+    g = results.paired_gain(treated, control)
+    # gains 10, 2, 6: mean 6, sample std 4
+    assert g == {"mean": 6.0, "spread": 4.0, "n": 3.0, "holds": 1.0}
+    noisy = results.paired_gain({0: 80.0, 1: 60.0, 2: 75.0}, control)  # gains 10, -8, 6
+    assert noisy["mean"] == pytest.approx(8 / 3) and noisy["holds"] == 0.0
+
+
+def test_paired_gain_needs_two_seeds() -> None:
+    with pytest.raises(ValueError, match=r"at least 2 seeds in common.*\[0\].*\[1\]"):
+        results.paired_gain({0: 1.0}, {1: 2.0})
+
+
+def test_over_seeds_mean_and_spread() -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"method": ["a", "a", "a", "b"], "seed": [0, 1, 2, 0],
+                          "value": [1.0, 2.0, 3.0, 5.0]})
+    out = results.over_seeds(frame, ["method"])
+    assert out.loc["a", "mean"] == 2.0 and out.loc["a", "spread"] == 1.0 and out.loc["a", "n"] == 3
+    assert out.loc["b", "n"] == 1 and pd.isna(out.loc["b", "spread"])
+    with pytest.raises(KeyError, match="no column.*'ratio'"):
+        results.over_seeds(frame, ["ratio"])

@@ -81,8 +81,9 @@ def test_colab_sync_rewrites_a_stale_cell(tmp_path) -> None:
     assert colab.sync(tmp_path) == []
 
 
-def test_wheel_carries_the_hierarchies(tmp_path) -> None:
-    """A non-editable install (as Colab does from a git URL) finds the tables."""
+def test_wheel_carries_the_hierarchies_and_weights(tmp_path) -> None:
+    """A non-editable install (as Colab does from a git URL) finds the tables and
+    the pretrained weights of the small backbone."""
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
          "-w", str(tmp_path / "dist"), str(ROOT)],
@@ -92,15 +93,25 @@ def test_wheel_carries_the_hierarchies(tmp_path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     for table in ("cub200", "aircraft", "cars"):
         assert f"hmglib/_hierarchies/{table}.csv" in names
+    for suffix in (".pt", ".json"):
+        assert f"hmglib/models/weights/small_cnn_hiershapes_v1{suffix}" in names
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
                     str(target), str(wheel)], check=True)
     code = (
-        "import hmglib, sys; from hmglib import hierarchies as h; "
+        "import hashlib, hmglib, sys; from importlib import resources; "
+        "from hmglib import hierarchies as h; "
+        "from hmglib.models import SmallCNN_Weights, small_cnn; "
         "assert hmglib.__file__.startswith(sys.argv[1]), hmglib.__file__; "
-        "print(h.path_of('cub200')); print(h.load('cars').level_sizes)"
+        "print(h.path_of('cub200')); print(h.load('cars').level_sizes); "
+        "w = SmallCNN_Weights.DEFAULT; "
+        "f = resources.files('hmglib.models').joinpath('weights', w.meta['file']); "
+        "assert str(f).startswith(sys.argv[1]), f; "
+        "print('sha', hashlib.sha256(f.read_bytes()).hexdigest() == w.meta['sha256']); "
+        "print('tensors', len(w.get_state_dict()), small_cnn(weights='DEFAULT').out_channels)"
     )
     out = subprocess.run([sys.executable, "-c", code, str(target)], check=True, cwd=tmp_path,
                          env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
                          capture_output=True, text=True).stdout
     assert "_hierarchies" in out and "(9, 196)" in out
+    assert "sha True" in out and "tensors 18 64" in out

@@ -64,6 +64,19 @@ def test_relabel_curves_shared_colour_and_dashed_variant() -> None:
     assert lines["flat"].get_color() != "#4c72b0"
 
 
+def test_relabel_curves_draw_the_spread_as_a_band() -> None:
+    from matplotlib.collections import PolyCollection
+
+    panels = {"OA": {"HRN": [10, 20, 30, 40, 50], "flat": [5] * 5}}
+    fig = viz.draw_relabel_curves(RATIOS, panels, spreads={"OA": {"HRN": [1, 2, 3, 4, 5]}})
+    bands = [c for c in fig.axes[0].collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 1  # only HRN has a spread
+    ys = bands[0].get_paths()[0].vertices[:, 1]
+    assert ys.min() == pytest.approx(9) and ys.max() == pytest.approx(55)
+    with pytest.raises(ValueError, match="spread of 'HRN' in 'OA' has 2 values"):
+        viz.draw_relabel_curves(RATIOS, panels, spreads={"OA": {"HRN": [1, 2]}})
+
+
 def test_relabel_curves_bad_input() -> None:
     with pytest.raises(ValueError, match="panel 'OA', method 'a' has 2 values, expected 5"):
         viz.draw_relabel_curves(RATIOS, {"OA": {"a": [1, 2]}})

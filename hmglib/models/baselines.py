@@ -23,6 +23,7 @@ from typing import ClassVar
 
 import torch
 from torch import nn
+from torchvision.models import WeightsEnum
 
 from hmglib.hierarchy import LabelTree
 from hmglib.models.backbones import resolve_backbone
@@ -62,12 +63,16 @@ class CHMCNNOutput(HRNOutput):
 
 
 class _Trunk(nn.Module):
-    """Backbone + one granularity-specific block + ReLU: ``(B, 3, H, W)`` → ``(B, D)``."""
+    """Backbone + one granularity-specific block + ReLU: ``(B, 3, H, W)`` → ``(B, D)``.
 
-    def __init__(self, backbone: str | nn.Module, feature_dim: int, pretrained: bool,
-                 bn_momentum: float = 0.01) -> None:
+    ``backbone`` and ``weights`` as :func:`~hmglib.models.backbones.resolve_backbone`
+    takes them; ``feature_dim`` is ``D``.
+    """
+
+    def __init__(self, backbone: str | nn.Module, feature_dim: int,
+                 weights: WeightsEnum | str | None = None, bn_momentum: float = 0.01) -> None:
         super().__init__()
-        self.backbone, channels = resolve_backbone(backbone, pretrained)
+        self.backbone, channels = resolve_backbone(backbone, weights)
         self.block = GranularityBlock(channels, feature_dim, bn_momentum)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -75,14 +80,16 @@ class _Trunk(nn.Module):
 
 
 class _Baseline(nn.Module):
-    """A tree and a trunk: what every baseline shares (arguments as :class:`HRN`'s)."""
+    """A tree and a trunk: what every baseline shares (arguments as :class:`HRN`'s:
+    ``weights`` are pretrained weights for a named backbone, ``None``, a weights enum
+    member or its name such as ``"DEFAULT"``)."""
 
     def __init__(self, tree: LabelTree, backbone: str | nn.Module = "resnet50",
-                 feature_dim: int = 512, pretrained: bool = False,
+                 feature_dim: int = 512, weights: WeightsEnum | str | None = None,
                  bn_momentum: float = 0.01) -> None:
         super().__init__()
         self.tree = tree
-        self.trunk = _Trunk(backbone, feature_dim, pretrained, bn_momentum)
+        self.trunk = _Trunk(backbone, feature_dim, weights, bn_momentum)
         self.feature_dim = feature_dim
 
 

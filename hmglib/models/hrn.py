@@ -27,6 +27,7 @@ from typing import ClassVar
 
 import torch
 from torch import nn
+from torchvision.models import WeightsEnum
 
 from hmglib.hierarchy import LabelTree
 from hmglib.models.backbones import resolve_backbone
@@ -121,8 +122,12 @@ class HRN(nn.Module):
         backbone: a name for :func:`~hmglib.models.build_backbone` or a module
             mapping ``(B, 3, H, W)`` to ``(B, C, h, w)`` with ``.out_channels``.
         feature_dim: ``D``, the width of every level's feature (512 in the paper).
-        pretrained: load ImageNet weights into a named backbone (opt-in, needs
-            network or a cached copy).
+        weights: pretrained weights for a named backbone (see
+            :func:`~hmglib.models.build_backbone`): ``None`` (random, the default),
+            a weights enum member or its name, e.g. ``"IMAGENET1K_V1"`` for the
+            torchvision backbones (needs network once, or a cached copy) or
+            ``"DEFAULT"`` for ``small_cnn`` (shipped in the package). Must be
+            ``None`` for a backbone given as a module.
         gsb: one granularity-specific block per level (False: one shared block).
         linear_combination: residual fusion of coarser levels' features.
         relu: ReLU after the fusion.
@@ -139,7 +144,7 @@ class HRN(nn.Module):
         tree: LabelTree,
         backbone: str | nn.Module = "resnet50",
         feature_dim: int = 512,
-        pretrained: bool = False,
+        weights: WeightsEnum | str | None = None,
         gsb: bool = True,
         linear_combination: bool = True,
         relu: bool = True,
@@ -149,7 +154,7 @@ class HRN(nn.Module):
         if tree.num_levels < 2:
             raise ValueError(f"HRN needs a tree of at least 2 levels, got {tree!r}.")
         self.tree = tree
-        self.backbone, channels = resolve_backbone(backbone, pretrained)
+        self.backbone, channels = resolve_backbone(backbone, weights)
         self.gsb, self.linear_combination, self.relu = gsb, linear_combination, relu
         n_blocks = tree.num_levels if gsb else 1
         self.blocks = nn.ModuleList(GranularityBlock(channels, feature_dim, bn_momentum)

@@ -35,10 +35,22 @@ from torch.utils.data import Dataset
 from hmglib.data.synthetic import render
 from hmglib.hierarchy import LabelTree
 
-__all__ = ["HierShapes", "HierBoxes", "SPLITS", "hier_shapes_tree"]
+__all__ = ["HierShapes", "HierBoxes", "SPLITS", "CUE_SETS", "hier_shapes_tree"]
 
 #: Split name → the stream id that keeps splits disjoint.
 SPLITS: dict[str, int] = {"train": 0, "val": 1, "test": 2}
+
+#: Cue set name → the first (silhouette, colour family, marking) of the renderer's
+#: tables it draws from. ``"book"`` is the world of every experiment of the book
+#: (ellipse/triangle/diamond bodies). ``"pretraining"`` starts at the other three
+#: silhouettes (rectangle/plus/hexagon) and may use every colour and marking
+#: (``branching=(3, 6, 6)``: 108 species): no class and no order of it is one of
+#: the book's, while the low-level cues are shared. It is the book's analog of
+#: ImageNet, on which the small backbone is pretrained (:mod:`hmglib.pretraining`).
+#: ``"pretraining-disjoint"`` shares nothing (rectangle/plus/hexagon x
+#: cyan/blue/magenta x cross/checker/frame), the first design, kept for comparison.
+CUE_SETS: dict[str, tuple[int, int, int]] = {
+    "book": (0, 0, 0), "pretraining": (3, 0, 0), "pretraining-disjoint": (3, 3, 3)}
 
 _MAX_TILT = math.radians(30.0)
 _SCALE_JITTER = 0.1  # radius x U(0.9, 1.1)
@@ -79,33 +91,41 @@ class _Params:
     distractors: tuple[tuple[str, float, float, float, float, np.ndarray], ...]
 
 
-def hier_shapes_tree(branching: Sequence[int] = (3, 3, 3)) -> LabelTree:
+def hier_shapes_tree(branching: Sequence[int] = (3, 3, 3), cues: str = "book") -> LabelTree:
     """The label tree of a HierShapes world.
 
     Args:
-        branching: ``(orders, families per order, species per family)``, each in
-            ``1..6`` (the numbers of silhouettes, colour families and markings).
+        branching: ``(orders, families per order, species per family)``, each at
+            least 1 and at most what the cue set leaves of the renderer's tables
+            (6 silhouettes, colour families and markings from ``"book"``; 3
+            silhouettes and 6 colours and markings from ``"pretraining"``).
+        cues: the cue set, a key of :data:`CUE_SETS`.
 
     Returns:
         A tree with levels ``("order", "family", "species")``: order ``o`` is the
-        silhouette ``SILHOUETTES[o]``; family ``(o, f)`` is named
+        silhouette ``SILHOUETTES[o0 + o]``; family ``(o, f)`` is named
         ``"<colour> <silhouette>"``; species ``(o, f, s)`` is named
-        ``"<colour> <silhouette> + <marking>"``. Leaves are in ``(o, f, s)`` order.
+        ``"<colour> <silhouette> + <marking>"`` (``o0`` and the other offsets from
+        :data:`CUE_SETS`). Leaves are in ``(o, f, s)`` order.
     """
-    n_o, n_f, n_s = _check_branching(branching)
+    n_o, n_f, n_s = _check_branching(branching, cues)
+    s0, h0, m0 = CUE_SETS[cues]
     hues = list(render.HUES)
     paths = []
     for o in range(n_o):
-        shape = render.SILHOUETTES[o]
+        shape = render.SILHOUETTES[s0 + o]
         for f in range(n_f):
-            family = f"{hues[f]} {shape}"
+            family = f"{hues[h0 + f]} {shape}"
             for s in range(n_s):
-                paths.append((shape, family, f"{family} + {render.MARKINGS[s]}"))
+                paths.append((shape, family, f"{family} + {render.MARKINGS[m0 + s]}"))
     return LabelTree.from_paths(paths, ["order", "family", "species"])
 
 
-def _check_branching(branching: Sequence[int]) -> tuple[int, int, int]:
-    limits = (len(render.SILHOUETTES), len(render.HUES), len(render.MARKINGS))
+def _check_branching(branching: Sequence[int], cues: str = "book") -> tuple[int, int, int]:
+    if cues not in CUE_SETS:
+        raise ValueError(f"HierShapes: cues={cues!r}; choose one of {list(CUE_SETS)}.")
+    tables = (len(render.SILHOUETTES), len(render.HUES), len(render.MARKINGS))
+    limits = tuple(n - first for n, first in zip(tables, CUE_SETS[cues], strict=True))
     ok = (
         isinstance(branching, Sequence)
         and len(branching) == 3
@@ -114,8 +134,8 @@ def _check_branching(branching: Sequence[int]) -> tuple[int, int, int]:
     if not ok or not all(1 <= b <= m for b, m in zip(branching, limits, strict=True)):
         raise ValueError(
             f"HierShapes: branching={branching!r} must be three ints (orders, families per "
-            f"order, species per family) with 1 <= each <= {limits} (the numbers of "
-            "silhouettes, colour families and markings)."
+            f"order, species per family) with 1 <= each <= {limits} (the silhouettes, "
+            f"colour families and markings the cue set {cues!r} leaves)."
         )
     return int(branching[0]), int(branching[1]), int(branching[2])
 
@@ -135,6 +155,9 @@ class HierShapes(Dataset):
             draws ``0..clutter`` uniformly); 0 for clean images.
         branching: ``(orders, families per order, species per family)``, see
             :func:`hier_shapes_tree`.
+        cues: ``"book"`` (the default world), ``"pretraining"`` (other bodies:
+            no class in common with the book's) or ``"pretraining-disjoint"``
+            (no silhouette, colour or marking in common); see :data:`CUE_SETS`.
         seed: the world's seed; the same seed gives byte-identical images.
         transform: optional callable applied to the image tensor.
         target_transform: optional callable applied to the target.
@@ -159,6 +182,7 @@ class HierShapes(Dataset):
         object_scale: float = 0.6,
         clutter: int = 2,
         branching: Sequence[int] = (3, 3, 3),
+        cues: str = "book",
         seed: int = 0,
         transform: Callable | None = None,
         target_transform: Callable | None = None,
@@ -177,8 +201,9 @@ class HierShapes(Dataset):
                 "body length as a fraction of the canvas; larger bodies would leave the canvas "
                 "when tilted)."
             )
-        self.branching = _check_branching(branching)
-        self.tree = hier_shapes_tree(self.branching)
+        self.branching = _check_branching(branching, cues)
+        self.cues = cues
+        self.tree = hier_shapes_tree(self.branching, cues)
         self.split = split
         self.samples_per_class = int(samples_per_class)
         self.image_size = int(image_size)
@@ -241,9 +266,11 @@ class HierShapes(Dataset):
         return _check_index("HierShapes", index, len(self))
 
     def _cues(self, leaf: int) -> tuple[int, int, int]:
-        """(silhouette, colour family, marking) numbers of a leaf class."""
+        """(silhouette, colour family, marking) indices into the renderer's tables
+        of a leaf class."""
         _, n_f, n_s = self.branching
-        return leaf // (n_f * n_s), (leaf // n_s) % n_f, leaf % n_s
+        s0, h0, m0 = CUE_SETS[self.cues]
+        return s0 + leaf // (n_f * n_s), h0 + (leaf // n_s) % n_f, m0 + leaf % n_s
 
     def _params(self, index: int) -> _Params:
         rng = np.random.default_rng([self.seed, SPLITS[self.split], index])
@@ -279,7 +306,7 @@ class HierShapes(Dataset):
         return (
             f"HierShapes(split={self.split!r}, {len(self)} images of {self.image_size}px, "
             f"{self.num_species} species, object_scale={self.object_scale}, "
-            f"clutter={self.clutter}, seed={self.seed})"
+            f"clutter={self.clutter}, cues={self.cues!r}, seed={self.seed})"
         )
 
 
