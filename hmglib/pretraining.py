@@ -129,7 +129,7 @@ class PretrainResult:
 
 def _render(split: str, samples_per_class: int, seed: int) -> tuple[TensorDataset, HierShapes]:
     """The pretraining world's ``split`` as tensors: images ``(N, 3, S, S)`` float32 in
-    ``[0, 1]`` and species indices ``(N,)`` int64 in ``0..26``."""
+    ``[0, 1]`` and species indices ``(N,)`` int64 in ``0..107``."""
     world = HierShapes(split, samples_per_class=samples_per_class, cues=CUES, seed=seed,
                        **PRETRAIN_WORLD)
     images = torch.stack([world[i][0] for i in range(len(world))])  # (N, 3, S, S)
@@ -230,8 +230,8 @@ def pretrain(
         },
         "seconds": round(seconds, 1),
         "_docs": "SmallCNN pretrained on the 'pretraining' HierShapes world, whose species "
-                 "share no silhouette, colour or marking with the book's classes; the "
-                 "accuracy is the species accuracy on its held-out test split.",
+                 "have bodies none of the book's classes has (colours and markings are "
+                 "shared); the accuracy is the species accuracy on its held-out test split.",
     }
     return PretrainResult(backbone, accuracy, seconds, meta)
 

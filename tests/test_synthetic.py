@@ -205,11 +205,31 @@ def test_markings_have_similar_ink_area() -> None:
         ({"branching": (3, 3)}, "branching"),
         ({"branching": (7, 3, 3)}, "branching"),
         ({"branching": (3, 0, 3)}, "branching"),
+        ({"cues": "imagenet"}, r"cues='imagenet'.*'book', 'pretraining'"),
+        ({"cues": "pretraining", "branching": (4, 3, 3)}, r"\(3, 6, 6\).*'pretraining'"),
     ],
 )
 def test_hier_shapes_bad_arguments(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         HierShapes(**kwargs)
+
+
+def test_cue_sets_name_their_cues_and_draw_their_own_streams() -> None:
+    book = HierShapes("train", samples_per_class=2, image_size=32)
+    pre = HierShapes("train", samples_per_class=2, image_size=32, cues="pretraining",
+                     branching=(3, 6, 6))
+    strict = HierShapes("train", samples_per_class=2, image_size=32, cues="pretraining-disjoint")
+    assert len(pre.tree.leaves) == 108 and pre.tree.names[0] == "rectangle"
+    assert pre.tree.names[pre.tree.leaves[0]] == "red rectangle + spot"
+    assert strict.tree.names[strict.tree.leaves[0]] == "cyan rectangle + cross"
+    # the pretraining world never repeats a book image's pose, background or noise
+    for i in range(4):
+        a, b = book._params(i), pre._params(i)
+        assert (a.cx, a.cy, a.angle, a.bg_angle) != (b.cx, b.cy, b.angle, b.bg_angle)
+    # and the book world's own stream is the one it always had
+    rng = np.random.default_rng([0, 0, 0])
+    assert book._params(0).angle == pytest.approx(
+        (math.pi if rng.random() < 0.5 else 0.0) + (2 * rng.random() - 1) * math.radians(30))
 
 
 def test_bad_indices() -> None:

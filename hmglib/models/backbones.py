@@ -30,8 +30,9 @@ backbone's weights enum, or its name as a string (``"DEFAULT"``,
   cached copy, the call fails with an error that says so.
 * ``small_cnn`` takes :class:`SmallCNN_Weights`: the book's CPU analog of
   ImageNet pretraining, a :class:`SmallCNN` trained on the ``"pretraining"``
-  HierShapes world, whose 27 species share no silhouette, colour or marking with
-  the classes of the book's experiments. The weight file ships inside the package
+  HierShapes world, whose 108 species share no class and no body shape with the
+  book's experiments (colours and markings are shared, as ImageNet shares colours
+  and textures with birds). The weight file ships inside the package
   (no network, ever) and is checked against the sha256 in its metadata; the
   script :mod:`hmglib.pretraining` re-creates both.
 """
@@ -131,14 +132,16 @@ class SmallCNN_Weights(WeightsEnum):  # noqa: N801 - torchvision's naming
     """Pretrained weights of :class:`SmallCNN`, torchvision-style.
 
     ``HIERSHAPES_V1`` (also ``DEFAULT``): a ``SmallCNN(width=16)`` trained with a
-    global-average-pool + linear head to tell the 27 species of the
+    global-average-pool + linear head to tell the 108 species of the
     ``"pretraining"`` HierShapes world apart (cross-entropy); only the backbone
-    is kept. That world shares no silhouette, colour or marking with the book's
-    world, so the weights carry general features, not the book's classes.
+    is kept. That world's bodies (rectangle, plus, hexagon) are none of the
+    book's, so no class of it is one of the book's; its colours and markings are
+    the book's, as ImageNet's colours and textures are those of birds
+    (:mod:`hmglib.pretraining` says why and what a fully disjoint world gave).
 
     ``.meta`` (read at import from the JSON beside the weight file) holds
     ``data`` (world, cue set, image size, object scale, clutter, images per
-    species, seed), ``categories`` (the 27 species names, in the order of the
+    species, seed), ``categories`` (the 108 species names, in the order of the
     head that was trained), ``width``, ``epochs``, ``accuracy`` (held-out species
     accuracy in %), ``num_params``, ``recipe`` and ``sha256`` (of the file).
     ``.transforms()`` builds the preprocessing: float32 in ``[0, 1]``, no

@@ -17,8 +17,10 @@ distractor shapes (smaller, unmarked, behind the object) keep it from being
 trivial. Every sample carries its object box and part box.
 
 An image is a pure function of ``(seed, split, index)``: its random numbers
-come from ``numpy.random.default_rng([seed, split_id, index])``, so any worker
-order, any subset and any process give the same bytes.
+come from ``numpy.random.default_rng([seed, split_id, index])`` (with the cue
+set's number appended for the worlds other than the book's, so that the
+pretraining world never repeats a book image's pose, background or noise), so
+any worker order, any subset and any process give the same bytes.
 """
 
 from __future__ import annotations
@@ -273,7 +275,10 @@ class HierShapes(Dataset):
         return s0 + leaf // (n_f * n_s), h0 + (leaf // n_s) % n_f, m0 + leaf % n_s
 
     def _params(self, index: int) -> _Params:
-        rng = np.random.default_rng([self.seed, SPLITS[self.split], index])
+        key = [self.seed, SPLITS[self.split], index]
+        if self.cues != "book":  # the other worlds draw from streams of their own
+            key.append(list(CUE_SETS).index(self.cues))
+        rng = np.random.default_rng(key)
         r = rng.random(_N_FIXED + _PER_DISTRACTOR * self.clutter).tolist()
         size = self.image_size
         leaf = index % self.num_species
