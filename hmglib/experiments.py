@@ -10,8 +10,8 @@ back, the others train in parallel worker processes (one per core, one thread
 each).
 
 The cache key is the run *and the source of what a run executes*: the modules
-of :data:`RUN_DEPENDENCIES`, the shipped pretrained weights, and the functions
-of this module that build and train a run. A rebuild with nothing changed does
+of :data:`RUN_DEPENDENCIES`, the shipped pretrained weights, the functions of
+this module that build and train a run, and the version of PyTorch. A rebuild with nothing changed does
 not retrain; an edit to a figure, a chapter or this module's sweep helpers does
 not retrain either; an edit to a loss, a model, the world or the engine does.
 
@@ -164,12 +164,12 @@ def profile_seeds() -> tuple[int, ...]:
 def _dependency_files() -> list[Path]:
     files = [Path(inspect.getfile(import_module(name))) for name in RUN_DEPENDENCIES]
     weights = Path(inspect.getfile(SmallCNN)).parent / "weights"
-    return files + sorted(p for p in weights.glob("*") if p.is_file())
+    return files + sorted(weights.glob("*.pt"))  # the tensors; their JSON only describes them
 
 
 @cache
 def _source_digest() -> str:
-    h = hashlib.sha256()
+    h = hashlib.sha256(torch.__version__.encode())  # another torch may give other numbers
     for path in _dependency_files():
         h.update(path.name.encode())
         h.update(path.read_bytes())
