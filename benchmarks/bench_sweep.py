@@ -2,7 +2,8 @@
 
 Prints the seconds of one cpu-profile run of each method (one thread, the
 run's own training + evaluation time), and the wall time of a small sweep run
-by :func:`hmglib.experiments.run_many` with 1 worker and with one worker per
+by :func:`hmglib.experiments.run_many` with 1 worker (in this process, at
+torch's default thread count) and with one single-thread worker process per
 core, with their ratio. Caches go to a fresh temporary folder, so every run
 trains. Run it on a quiet machine:
 

@@ -323,7 +323,7 @@ def run_many(runs: Sequence[HierRun], workers: int | None = None,
 
     Cached runs are read back; the others train in ``workers`` worker processes
     with one thread each (default: ``$HMG_WORKERS``, else one per core), or in
-    this process when one worker is enough. Workers are forked on Linux and
+    this process, at its own thread count, when one worker is enough. Workers are forked on Linux and
     spawned elsewhere (where a script calling this needs the usual
     ``if __name__ == "__main__":`` guard). Every run is cached as it finishes,
     so an interrupted sweep resumes where it stopped. Results are identical to

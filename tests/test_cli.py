@@ -90,6 +90,15 @@ def test_bad_command_lines(argv, message, capsys) -> None:
         cli.main(argv)
 
 
+def test_weights_by_name_or_none(tmp_path) -> None:
+    out = tmp_path / "scratch"
+    assert cli.main(["train", "flat", "--weights", "none", "--out", str(out), *TINY]) == 0
+    assert json.loads((out / "config.json").read_text())["weights"] is None
+    assert cli.main(["eval", str(out)]) == 0  # a random small CNN of the default width
+    with pytest.raises(ValueError, match="unknown weights 'IMAGENET' for backbone 'small_cnn'"):
+        cli.main(["train", "flat", "--weights", "IMAGENET", "--out", str(tmp_path / "x"), *TINY])
+
+
 def test_unknown_method_is_rejected(capsys) -> None:
     with pytest.raises(SystemExit):
         cli.main(["train", "svm", "--out", "x"])
