@@ -11,9 +11,10 @@ each).
 
 The cache key is the run *and the source of what a run executes*: the modules
 of :data:`RUN_DEPENDENCIES`, the shipped pretrained weights, the functions of
-this module that build and train a run, and the version of PyTorch. A rebuild with nothing changed does
-not retrain; an edit to a figure, a chapter or this module's sweep helpers does
-not retrain either; an edit to a loss, a model, the world or the engine does.
+this module that build and train a run, and the version of PyTorch. A rebuild
+with nothing changed does not retrain; an edit to a figure, a chapter or this
+module's sweep helpers does not retrain either; an edit to a loss, a model, the
+world or the engine does.
 
 Chapters 3 and 4 build their tables from these runs; :func:`profile_run` gives
 the sizes of the current run profile and :func:`profile_seeds` its seeds.
@@ -323,9 +324,9 @@ def run_many(runs: Sequence[HierRun], workers: int | None = None,
 
     Cached runs are read back; the others train in ``workers`` worker processes
     with one thread each (default: ``$HMG_WORKERS``, else one per core), or in
-    this process, at its own thread count, when one worker is enough. Workers are forked on Linux and
-    spawned elsewhere (where a script calling this needs the usual
-    ``if __name__ == "__main__":`` guard). Every run is cached as it finishes,
+    this process, at its own thread count, when one worker is enough. Workers
+    are forked on Linux and spawned elsewhere (where a script calling this
+    needs the usual ``if __name__ == "__main__":`` guard). Every run is cached as it finishes,
     so an interrupted sweep resumes where it stopped. Results are identical to
     :func:`run_hier`'s for each run (each run seeds everything it draws).
 

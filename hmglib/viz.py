@@ -748,6 +748,8 @@ def draw_grouped_bars(
     chance: Mapping[str, float] | None = None,
     log: bool = False,
     fmt: str = "%.0f",
+    marks: Mapping[tuple, float] | None = None,
+    marks_label: str | None = None,
 ) -> Figure:
     """Grouped bars from a long table: one group per ``x``, one bar per ``hue``,
     one panel per ``panel`` value (e.g. per relabel ratio).
@@ -758,6 +760,9 @@ def draw_grouped_bars(
         chance: optional ``{x value: level}`` drawn as a dashed mark per group.
         log: logarithmic value axis.
         fmt: the format of the value printed on each bar (none on a log axis).
+        marks: optional ``{(x value, hue value): level}`` drawn as a dotted mark
+            across that one bar (e.g. a reference level of its own), in every panel.
+        marks_label: the legend entry of the marks.
     """
     import pandas as pd
 
@@ -776,6 +781,11 @@ def draw_grouped_bars(
                           label=str(h), color=LEVEL_COLORS[k % len(LEVEL_COLORS)])
             if not log:
                 ax.bar_label(bars, fmt=fmt, fontsize=7)
+            for v, bar in zip(xs, bars, strict=True):
+                if marks and (v, h) in marks:
+                    first = not any(line.get_label() == marks_label for line in ax.lines)
+                    ax.plot([bar.get_x(), bar.get_x() + bar.get_width()], [marks[(v, h)]] * 2,
+                            "k:", lw=2, label=marks_label if first and marks_label else None)
         if chance:
             for i, v in enumerate(xs):
                 if v in chance:

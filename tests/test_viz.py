@@ -78,3 +78,13 @@ def test_grouped_bars() -> None:
     assert len(fig.axes) == 2
     heights = sorted(p.get_height() for p in fig.axes[0].patches)
     assert heights == [60, 60, 80, 80]
+
+
+def test_grouped_bars_mark_a_level_on_single_bars() -> None:
+    table = [{"k": k, "start": st, "value": v} for k, st, v in
+             [(1, "a", 30.0), (1, "b", 8.0), (2, "a", 40.0), (2, "b", 11.0)]]
+    fig = viz.draw_grouped_bars(table, x="k", hue="start", marks={(1, "a"): 15.0, (2, "b"): 5.0},
+                                marks_label="family / 3")
+    dotted = [line for line in fig.axes[0].lines if line.get_linestyle() == ":"]
+    assert sorted(float(line.get_ydata()[0]) for line in dotted) == [5.0, 15.0]
+    assert [line.get_label() for line in dotted].count("family / 3") == 1  # one legend entry
