@@ -310,6 +310,15 @@ def run_hier(run: HierRun, use_cache: bool = True) -> dict:
     return {**result, "cached": False}
 
 
+def _default_workers() -> int:
+    """``$HMG_WORKERS``, else one per core; one (this process) when a GPU is present,
+    where runs take turns on the device and a forked process could not use it."""
+    env = int(os.environ.get("HMG_WORKERS", "0") or 0)
+    if env:
+        return env
+    return 1 if torch.cuda.is_available() else (os.cpu_count() or 1)
+
+
 def _one_thread() -> None:
     torch.set_num_threads(1)
 
@@ -323,7 +332,8 @@ def run_many(runs: Sequence[HierRun], workers: int | None = None,
     """Run a sweep: the results of ``runs``, in order.
 
     Cached runs are read back; the others train in ``workers`` worker processes
-    with one thread each (default: ``$HMG_WORKERS``, else one per core), or in
+    with one thread each (default: ``$HMG_WORKERS``, else one per core on a CPU
+    machine and one on a machine with a GPU, where runs take turns), or in
     this process, at its own thread count, when one worker is enough. Workers
     are forked on Linux and spawned elsewhere (where a script calling this
     needs the usual ``if __name__ == "__main__":`` guard). Every run is cached as it finishes,
@@ -337,7 +347,7 @@ def run_many(runs: Sequence[HierRun], workers: int | None = None,
         if not isinstance(run, HierRun):
             raise ValueError(f"run_many: runs[{i}] is a {type(run).__name__}, not a HierRun.")
     if workers is None:
-        workers = int(os.environ.get("HMG_WORKERS", "0") or 0) or os.cpu_count() or 1
+        workers = _default_workers()
     if workers < 1:
         raise ValueError(f"run_many: workers={workers} must be at least 1.")
     unique = list(dict.fromkeys(runs))

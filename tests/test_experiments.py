@@ -139,6 +139,17 @@ def test_bad_runs(kwargs, message) -> None:
         HierRun(**kwargs)
 
 
+def test_default_workers(monkeypatch) -> None:
+    monkeypatch.delenv("HMG_WORKERS", raising=False)
+    monkeypatch.setattr(experiments.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(experiments.os, "cpu_count", lambda: 4)
+    assert experiments._default_workers() == 4
+    monkeypatch.setattr(experiments.torch.cuda, "is_available", lambda: True)
+    assert experiments._default_workers() == 1  # runs take turns on the GPU, in this process
+    monkeypatch.setenv("HMG_WORKERS", "3")
+    assert experiments._default_workers() == 3
+
+
 def test_bad_sweeps() -> None:
     with pytest.raises(ValueError, match=r"runs\[1\] is a dict"):
         run_many([HierRun(**TINY), {"method": "hrn"}])
