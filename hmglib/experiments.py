@@ -284,6 +284,12 @@ def _train_and_test(run: HierRun) -> dict:
     return {**result, "history": fitted.history}
 
 
+def _from_cache(run: HierRun) -> dict | None:
+    """The cached result of ``run`` (marked ``cached``), or ``None``."""
+    path = cache_dir() / f"{run_key(run)}.json"
+    return {**json.loads(path.read_text()), "cached": True} if path.is_file() else None
+
+
 def run_hier(run: HierRun, use_cache: bool = True) -> dict:
     """Train and test one run (or read it from the cache).
 
@@ -296,13 +302,14 @@ def run_hier(run: HierRun, use_cache: bool = True) -> dict:
         labels; the latter only when some were relabelled), ``history``,
         ``seconds``, ``key`` and ``cached``.
     """
+    cached = _from_cache(run) if use_cache else None
+    if cached is not None:
+        return cached
     key = run_key(run)
-    path = cache_dir() / f"{key}.json"
-    if use_cache and path.is_file():
-        return {**json.loads(path.read_text()), "cached": True}
     t0 = time.perf_counter()
     result = {"run": dataclasses.asdict(run), "recipe": run.recipe_name, "key": key,
               **_train_and_test(run), "seconds": time.perf_counter() - t0}
+    path = cache_dir() / f"{key}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(result, indent=1))
@@ -336,8 +343,8 @@ def run_many(runs: Sequence[HierRun], workers: int | None = None,
     machine and one on a machine with a GPU, where runs take turns), or in
     this process, at its own thread count, when one worker is enough. Workers
     are forked on Linux and spawned elsewhere (where a script calling this
-    needs the usual ``if __name__ == "__main__":`` guard). Every run is cached as it finishes,
-    so an interrupted sweep resumes where it stopped. Results are identical to
+    needs the usual ``if __name__ == "__main__":`` guard). Every run is cached as
+    it finishes, so an interrupted sweep resumes where it stopped. Results are identical to
     :func:`run_hier`'s for each run (each run seeds everything it draws).
 
     Raises:
@@ -351,11 +358,8 @@ def run_many(runs: Sequence[HierRun], workers: int | None = None,
     if workers < 1:
         raise ValueError(f"run_many: workers={workers} must be at least 1.")
     unique = list(dict.fromkeys(runs))
-    done = {}
-    for run in unique:
-        path = cache_dir() / f"{run_key(run)}.json"
-        if use_cache and path.is_file():
-            done[run] = {**json.loads(path.read_text()), "cached": True}
+    cached = {run: _from_cache(run) if use_cache else None for run in unique}
+    done = {run: res for run, res in cached.items() if res is not None}
     todo = [run for run in unique if run not in done]
     workers = min(workers, len(todo))
     if workers <= 1:
