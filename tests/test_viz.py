@@ -61,13 +61,39 @@ def test_level_sizes_and_node_view(tree: LabelTree) -> None:
     assert len(fig.axes) == 2
 
 
-def test_tree_explorer_builds(tree: LabelTree) -> None:
+def test_tree_explorer_redraws_its_image(tree: LabelTree) -> None:
+    import ipywidgets as w
+
     from hmglib.widgets import tree_explorer
 
     box = tree_explorer(tree, node=tree.index("x"))
-    pick = box.children[0]
+    pick, image = box.children
     assert pick.value == tree.index("x")
-    pick.value = tree.index("3")  # redraws without error
+    # an Image, not an Output: headless execution must not mirror outputs back
+    assert isinstance(image, w.Image) and bytes(image.value).startswith(b"\x89PNG")
+    before = bytes(image.value)
+    pick.value = tree.index("3")
+    assert bytes(image.value) != before
+    with pytest.raises(ValueError, match="not a node of the tree"):
+        tree_explorer(tree, node=tree.num_nodes)
+
+
+def test_marginals_explorer_follows_its_sliders(tree: LabelTree) -> None:
+    import torch
+
+    from hmglib.widgets import marginals_explorer
+
+    box = marginals_explorer(tree, torch.zeros(tree.num_nodes))
+    columns, image = box.children
+    sliders = [s for column in columns.children for s in column.children]
+    assert len(sliders) == tree.num_nodes and len(columns.children) == tree.num_levels
+    before = bytes(image.value)
+    sliders[0].value = 2.0
+    assert bytes(image.value) != before
+    with pytest.raises(ValueError, match="one energy per node"):
+        marginals_explorer(tree, torch.zeros(tree.num_nodes + 1))
+    with pytest.raises(ValueError, match="within"):
+        marginals_explorer(tree, torch.full((tree.num_nodes,), 9.0))
 
 
 def test_grouped_bars() -> None:
