@@ -74,7 +74,7 @@ def load(name: str) -> LabelTree:
 
 def describe(name: str) -> list[str]:
     """The ``#`` comment lines at the top of a hierarchy table (sources, version)."""
-    lines = path_of(name).read_text(encoding="utf-8").splitlines()
+    lines = path_of(name).read_text(encoding="utf-8-sig").splitlines()
     out = []
     for line in lines:
         if not line.startswith("#"):

@@ -46,11 +46,18 @@ class LabelTree:
     Build one with :meth:`from_paths` or :meth:`from_csv`; the constructor is
     internal.
 
+    A tree is **read-only**: its node indices, and every index derived from
+    them (here and in the caches of :mod:`hmglib.probability`), never go stale.
+    Assigning or deleting an attribute raises :class:`AttributeError`; the
+    tensor and list attributes are fresh copies, so writing into one changes
+    only the copy. To change the structure, build a new tree.
+
     Attributes:
-        level_names: ``L`` names of the levels, coarse to fine.
-        names: ``N`` node names, in node-index order.
-        parent: ``(N,)`` int64, the parent of each node, ``-1`` for roots.
-        level_of: ``(N,)`` int64 in ``[0, L)``, the level of each node.
+        level_names: ``L`` names of the levels, coarse to fine (a tuple).
+        names: ``N`` node names, in node-index order (a new list on each access).
+        level_sizes: ``L`` node counts, coarse to fine (a tuple).
+        parent: ``(N,)`` int64, the parent of each node, ``-1`` for roots (a copy).
+        level_of: ``(N,)`` int64 in ``[0, L)``, the level of each node (a copy).
     """
 
     def __init__(
@@ -60,29 +67,82 @@ class LabelTree:
         parent: Sequence[int],
         level_sizes: Sequence[int],
     ) -> None:
-        self.level_names: tuple[str, ...] = tuple(level_names)
-        self.names: list[str] = list(names)
-        self.level_sizes: tuple[int, ...] = tuple(int(s) for s in level_sizes)
-        self.parent: torch.Tensor = torch.as_tensor(list(parent), dtype=torch.long)  # (N,)
+        def put(attr: str, value: object) -> None:
+            object.__setattr__(self, attr, value)
+
+        put("_level_names", tuple(str(n) for n in level_names))
+        put("_names", tuple(names))
+        put("_level_sizes", tuple(int(s) for s in level_sizes))
+        parent_t = torch.tensor(list(parent), dtype=torch.long)  # (N,)
+        put("_parent", parent_t)
         offsets = [0]
-        for size in self.level_sizes:
+        for size in self._level_sizes:
             offsets.append(offsets[-1] + size)
-        self._offsets: tuple[int, ...] = tuple(offsets)  # L + 1 boundaries
-        self.level_of: torch.Tensor = torch.repeat_interleave(
-            torch.arange(self.num_levels), torch.tensor(self.level_sizes)
+        put("_offsets", tuple(offsets))  # L + 1 boundaries
+        if len(self._names) != offsets[-1] or len(parent_t) != offsets[-1]:
+            raise LabelTreeError(
+                f"LabelTree: {len(self._names)} names and {len(parent_t)} parents for level "
+                f"sizes {self._level_sizes} (sum {offsets[-1]}); give one name and one parent "
+                "per node, or build the tree with LabelTree.from_paths or from_csv."
+            )
+        level_of = torch.repeat_interleave(
+            torch.arange(len(self._level_sizes)), torch.tensor(self._level_sizes, dtype=torch.long)
         )  # (N,)
-        self._index: list[dict[str, int]] = [
-            {self.names[n]: n for n in range(offsets[lv], offsets[lv + 1])}
+        put("_level_of", level_of)
+        put("_index", tuple(
+            {self._names[n]: n for n in range(offsets[lv], offsets[lv + 1])}
             for lv in range(self.num_levels)
-        ]
+        ))
         # ancestor_at[l, n]: the ancestor of node n at level l (n itself at its
         # own level), -1 where level l is finer than node n.
         anc = torch.full((self.num_levels, self.num_nodes), -1, dtype=torch.long)  # (L, N)
-        anc[self.level_of, torch.arange(self.num_nodes)] = torch.arange(self.num_nodes)
+        anc[level_of, torch.arange(self.num_nodes)] = torch.arange(self.num_nodes)
         for lv in range(self.num_levels - 1, 0, -1):
             finer = anc[lv] >= 0
-            anc[lv - 1, finer] = self.parent[anc[lv, finer]]
-        self._ancestor_at = anc
+            anc[lv - 1, finer] = parent_t[anc[lv, finer]]
+        put("_ancestor_at", anc)
+
+    def __setattr__(self, attr: str, value: object) -> None:
+        raise AttributeError(
+            f"LabelTree is read-only: cannot set '{attr}'. Its node indices and every index "
+            "derived from them would go stale; build a new tree with LabelTree.from_paths "
+            "(e.g. from [tree.path_names(leaf) for leaf in tree.leaves.tolist()], edited) or "
+            "LabelTree.from_csv instead."
+        )
+
+    def __delattr__(self, attr: str) -> None:
+        raise AttributeError(
+            f"LabelTree is read-only: cannot delete '{attr}'; build a new tree with "
+            "LabelTree.from_paths or LabelTree.from_csv instead."
+        )
+
+    @property
+    def level_names(self) -> tuple[str, ...]:
+        """``L`` level names, coarse to fine."""
+        return self._level_names
+
+    @property
+    def names(self) -> list[str]:
+        """``N`` node names in node-index order: a new list on each access
+        (editing it leaves the tree unchanged)."""
+        return list(self._names)
+
+    @property
+    def level_sizes(self) -> tuple[int, ...]:
+        """``L`` node counts, coarse to fine."""
+        return self._level_sizes
+
+    @property
+    def parent(self) -> torch.Tensor:
+        """``(N,)`` int64: the parent of each node, ``-1`` for roots. A copy:
+        writing into it leaves the tree unchanged."""
+        return self._parent.clone()
+
+    @property
+    def level_of(self) -> torch.Tensor:
+        """``(N,)`` int64 in ``[0, L)``: the level of each node. A copy: writing
+        into it leaves the tree unchanged."""
+        return self._level_of.clone()
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -182,15 +242,24 @@ class LabelTree:
     def from_csv(cls, path: str | Path) -> LabelTree:
         """Read a tree from a CSV table: one row per leaf, one column per level.
 
-        Lines starting with ``#`` are comments (sources, version). The first other
-        row is the header: the level names, coarse to fine. Every following row is
-        a root-to-leaf path. This is the format of ``data/hierarchies/*.csv``.
+        The format of ``data/hierarchies/*.csv``:
+
+        * lines **above the header** that start with ``#`` are comments (sources,
+          version), and blank lines are skipped anywhere;
+        * the first other line is the header: the level names, coarse to fine;
+        * every following non-blank line is a root-to-leaf path. A data row is
+          never skipped: a line below the header that starts with ``#`` is an
+          error (move the comment above the header, or, when a name really
+          starts with ``#``, quote it: ``"#1",...``; :meth:`to_csv` does).
+
+        The file is read as UTF-8; a byte-order mark (as spreadsheet programs
+        write) is dropped, so it never becomes part of the first level's name.
 
         Raises:
             FileNotFoundError: the file does not exist.
             LabelTreeError: the table is empty, a row has the wrong number of
-                columns (the message names the line), or the paths do not form a
-                tree (see :meth:`from_paths`).
+                columns or a ``#`` line sits below the header (the message names
+                the line), or the paths do not form a tree (see :meth:`from_paths`).
         """
         path = Path(path)
         if not path.is_file():
@@ -198,22 +267,40 @@ class LabelTree:
                 f"LabelTree.from_csv: no file at '{path}'; give the path of a CSV table "
                 "with a header row of level names and one root-to-leaf path per row."
             )
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # utf-8-sig: drop a byte-order mark
         return cls._from_csv_text(text, source=str(path))
 
     @classmethod
     def _from_csv_text(cls, text: str, source: str) -> LabelTree:
-        rows: list[tuple[int, list[str]]] = []
-        for lineno, row in enumerate(csv.reader(io.StringIO(text)), start=1):
-            if not row or (row[0].startswith("#")) or not any(c.strip() for c in row):
-                continue
-            rows.append((lineno, [c.strip() for c in row]))
-        if not rows:
+        lines = io.StringIO(text, newline="").readlines()
+        reader = csv.reader(lines)
+        header: list[str] | None = None
+        body: list[tuple[int, list[str]]] = []
+        first = 0  # index of the first physical line of the next record
+        for row in reader:
+            lineno, raw = first + 1, lines[first]
+            first = reader.line_num  # a quoted name may span several lines
+            if not any(c.strip() for c in row):
+                continue  # a blank line
+            if raw.startswith("#"):
+                if header is None:
+                    continue  # a comment above the header
+                raise LabelTreeError(
+                    f"LabelTree.from_csv: '{source}' line {lineno} starts with '#' below the "
+                    f"header {header}: {raw.rstrip()!r}. Comments are allowed only above the "
+                    "header, and a data row is never skipped: move the comment above the "
+                    f"header, or, if '{row[0]}' is a name, quote it ('\"{row[0]}\",...')."
+                )
+            cells = [c.strip() for c in row]
+            if header is None:
+                header = cells
+            else:
+                body.append((lineno, cells))
+        if header is None:
             raise LabelTreeError(
                 f"LabelTree.from_csv: '{source}' has no header row; its first non-comment "
                 "line must name the levels, coarse to fine (e.g. 'order,family,species')."
             )
-        (_, header), body = rows[0], rows[1:]
         if not body:
             raise LabelTreeError(
                 f"LabelTree.from_csv: '{source}' has a header {header} but no paths; "
@@ -230,6 +317,9 @@ class LabelTree:
     def to_csv(self, path: str | Path, comment: str | None = None) -> None:
         """Write the tree as a CSV table that :meth:`from_csv` reads back.
 
+        A row whose first name starts with ``#`` is written quoted, so that it
+        is not read as a comment.
+
         Args:
             path: where to write.
             comment: optional text written first as ``#`` comment lines
@@ -239,10 +329,10 @@ class LabelTree:
         if comment:
             for line in comment.splitlines():
                 buf.write(f"# {line}".rstrip() + "\n")
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(self.level_names)
-        for leaf in self.leaves.tolist():
-            writer.writerow(self.path_names(leaf))
+        plain = csv.writer(buf, lineterminator="\n")
+        quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        for row in [list(self.level_names)] + [self.path_names(n) for n in self.leaves.tolist()]:
+            (quoted if row[0].startswith("#") else plain).writerow(row)
         Path(path).write_text(buf.getvalue(), encoding="utf-8")
 
     # ------------------------------------------------------------- structure
@@ -347,7 +437,7 @@ class LabelTree:
         if len(hits) == 1:
             return hits[0]
         if len(hits) > 1:
-            where = [self.level_names[self.level_of[h]] for h in hits]
+            where = [self.level_names[self._level_of[h]] for h in hits]
             raise KeyError(
                 f"'{name}' names a node on several levels {where}; pass level= one of them."
             )
@@ -360,29 +450,29 @@ class LabelTree:
     def children(self, node: int) -> torch.Tensor:
         """``(K,)`` int64: the children of ``node`` in index order (empty for a leaf)."""
         node = self._check_node(node)
-        return torch.nonzero(self.parent == node).flatten()
+        return torch.nonzero(self._parent == node).flatten()
 
     def ancestors(self, node: int) -> torch.Tensor:
         """``(level_of[node],)`` int64: the strict ancestors of ``node``, root first."""
         node = self._check_node(node)
-        lv = int(self.level_of[node])
+        lv = int(self._level_of[node])
         return self._ancestor_at[:lv, node].clone()
 
     def path(self, node: int) -> torch.Tensor:
         """``(level_of[node] + 1,)`` int64: the root-to-node path, ending at ``node``."""
         node = self._check_node(node)
-        lv = int(self.level_of[node])
+        lv = int(self._level_of[node])
         return self._ancestor_at[: lv + 1, node].clone()
 
     def path_names(self, node: int) -> list[str]:
         """The names on the root-to-node path."""
-        return [self.names[n] for n in self.path(node).tolist()]
+        return [self._names[n] for n in self.path(node).tolist()]
 
     def descendants(self, node: int) -> torch.Tensor:
         """``(K,)`` int64: the strict descendants of ``node``, level by level."""
         node = self._check_node(node)
-        lv = int(self.level_of[node])
-        return torch.nonzero((self._ancestor_at[lv] == node) & (self.level_of > lv)).flatten()
+        lv = int(self._level_of[node])
+        return torch.nonzero((self._ancestor_at[lv] == node) & (self._level_of > lv)).flatten()
 
     def ancestor_matrix(self) -> torch.Tensor:
         """``(N, N)`` bool: ``A[i, j]`` is True when node ``j`` is node ``i`` or one of
@@ -425,8 +515,8 @@ class LabelTree:
         if coarse.any():
             t = int(targets[coarse].flatten()[0])
             raise LabelTreeError(
-                f"lift: target {t} ('{self.names[t]}', level "
-                f"'{self.level_names[int(self.level_of[t])]}') is coarser than level "
+                f"lift: target {t} ('{self._names[t]}', level "
+                f"'{self.level_names[int(self._level_of[t])]}') is coarser than level "
                 f"'{self.level_names[lv]}' ({int(coarse.sum())} such targets); lift maps a "
                 "label to its ancestors and cannot refine it. Lift to a level at or above "
                 "the coarsest target."
@@ -453,7 +543,7 @@ class LabelTree:
         out = values.clone()  # (B, N)
         for lv in range(self.num_levels - 1, 0, -1):
             kids = self.nodes_at(lv)  # (C_l,)
-            parents = self.parent[kids].to(values.device)  # (C_l,)
+            parents = self._parent[kids].to(values.device)  # (C_l,)
             upper = out[:, : self.offset(lv)].scatter_reduce(
                 1, parents.expand(len(values), -1), out[:, kids], reduce=op, include_self=True
             )  # (B, offset(lv)): levels above lv, their children folded in
@@ -464,7 +554,7 @@ class LabelTree:
         """Node indices → class indices within their own level (``node - offset``)."""
         nodes = self.check_nodes(nodes, "to_level_index: nodes")
         offsets = torch.tensor(self._offsets[:-1])
-        return nodes - offsets[self.level_of[nodes]]
+        return nodes - offsets[self._level_of[nodes]]
 
     # --------------------------------------------------------------- dunder
     def __len__(self) -> int:
@@ -475,11 +565,13 @@ class LabelTree:
             return NotImplemented
         return (
             self.level_names == other.level_names
-            and self.names == other.names
-            and torch.equal(self.parent, other.parent)
+            and self._names == other._names
+            and torch.equal(self._parent, other._parent)
         )
 
-    __hash__ = None  # mutable tensors inside: not hashable
+    def __hash__(self) -> int:
+        # read-only, so hashable; equal trees (same levels, names, parents) hash alike
+        return hash((self._level_names, self._names, tuple(self._parent.tolist())))
 
     def __repr__(self) -> str:
         sizes = zip(self.level_names, self.level_sizes, strict=True)

@@ -11,6 +11,12 @@ HRN (Chen et al., CVPR 2022):
 The baselines HRN is compared with (:mod:`hmglib.models.baselines`):
 :func:`leaf_cross_entropy` (flat), :func:`per_level_cross_entropy` (independent
 heads) and :func:`max_constraint_loss` (C-HMCNN).
+
+``L_Hier`` (and with it :class:`HRNLoss`) is computed in float32 or better
+whatever the autocast context: half-precision inputs are upcast to float32 and
+autocast is off inside (see :mod:`hmglib.probability`). Every loss that
+averages over the batch refuses an empty batch (a mean over no samples is NaN)
+and non-finite logits, with a message that names the input.
 """
 
 from __future__ import annotations
@@ -22,10 +28,36 @@ import torch.nn.functional as F
 from torch import nn
 
 from hmglib.hierarchy import LabelTree
-from hmglib.probability import _log_marginal_of_any, check_energies, check_nodes
+from hmglib.probability import (
+    _autocast_off,
+    _log_marginal_of_any,
+    _upcast,
+    check_energies,
+    check_nodes,
+)
 
 __all__ = ["marginal_nll", "HRNLoss", "HRNLossOutput", "leaf_cross_entropy",
            "per_level_cross_entropy", "max_constraint_loss"]
+
+
+def _check_batch(batch: int, fn: str, what: str, alternative: str = "") -> None:
+    """Refuse an empty batch: the mean loss over no samples is NaN."""
+    if batch == 0:
+        raise ValueError(
+            f"{fn}: the batch is empty ({what} has 0 rows); the mean loss over no samples is "
+            f"undefined (NaN). Skip empty batches before calling the loss{alternative}."
+        )
+
+
+def _check_finite(x: torch.Tensor, what: str) -> None:
+    """Refuse NaN or infinite values, counting them."""
+    with torch.no_grad():
+        bad = int((~torch.isfinite(x)).sum())
+    if bad:
+        raise ValueError(
+            f"{what} holds {bad} NaN or infinite values; logits must be finite "
+            "(check the model's outputs and the learning rate)."
+        )
 
 
 def marginal_nll(
@@ -54,26 +86,37 @@ def marginal_nll(
             (see :func:`hmglib.probability.log_marginal_of`).
 
     Returns:
-        A scalar (``mean``/``sum``) or ``(B,)`` (``none``), ``>= 0``.
+        A scalar (``mean``/``sum``) or ``(B,)`` (``none``), ``>= 0``; float32 for
+        float32 and half-precision energies (autocast is off inside), float64
+        for float64.
 
     Raises:
         TypeError, ValueError: malformed ``energies`` or ``targets`` (the message
-            names the input and its expected shape), an unknown ``reduction``;
-            a target outside the tree raises :class:`~hmglib.LabelTreeError`
-            (a ``ValueError``).
+            names the input and its expected shape), an unknown ``reduction``,
+            an empty batch with ``reduction="mean"`` (``"sum"`` gives 0 and
+            ``"none"`` an empty tensor); a target outside the tree raises
+            :class:`~hmglib.LabelTreeError` (a ``ValueError``).
     """
+    _check_reduction(reduction)
     check_energies(energies, tree, "marginal_nll: energies")
     targets = check_nodes(targets, energies.shape[0], tree, "marginal_nll: targets")
+    if reduction == "mean":
+        _check_batch(energies.shape[0], "marginal_nll", "energies",
+                     " (or pass reduction='sum', which gives 0 for an empty batch)")
     return _marginal_nll(energies, targets.to(energies.device), tree, reduction, method)
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"marginal_nll: reduction must be 'mean', 'sum' or 'none', got "
+                         f"{reduction!r}.")
 
 
 def _marginal_nll(
     energies: torch.Tensor, targets: torch.Tensor, tree: LabelTree, reduction: str, method: str
 ) -> torch.Tensor:
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"marginal_nll: reduction must be 'mean', 'sum' or 'none', got "
-                         f"{reduction!r}.")
-    nll = -_log_marginal_of_any(energies, targets, tree, method)  # (B,)
+    _check_reduction(reduction)
+    nll = -_log_marginal_of_any(energies, targets, tree, method)  # (B,), float32 or float64
     if reduction == "mean":
         return nll.mean()
     if reduction == "sum":
@@ -159,10 +202,13 @@ class HRNLoss(nn.Module):
             targets: ``(B,)`` int64 node indices at any level.
 
         Returns:
-            :class:`HRNLossOutput` ``(total, hier, ce)``, scalars ``>= 0``.
+            :class:`HRNLossOutput` ``(total, hier, ce)``, scalars ``>= 0``, computed
+            in float32 (float64 for float64 inputs) whatever the autocast context:
+            the sigmoid, ``L_Hier`` and the cross-entropy all run on upcast inputs.
 
         Raises:
-            TypeError, ValueError: a malformed input (the message names it).
+            TypeError, ValueError: a malformed input (the message names it): a
+                wrong shape or dtype, NaN or infinite logits, an empty batch.
         """
         tree = self.tree
         check_energies(node_logits, tree, "HRNLoss: node_logits")
@@ -176,18 +222,23 @@ class HRNLoss(nn.Module):
                 f"({batch}, {self.num_leaves}): one row per sample of node_logits, one column "
                 f"per leaf ('{tree.level_names[-1]}') in leaf order."
             )
+        _check_finite(leaf_logits, "HRNLoss: leaf_logits")
         targets = check_nodes(targets, batch, tree, "HRNLoss: targets")
+        _check_batch(batch, "HRNLoss", "node_logits")
         targets = targets.to(node_logits.device)
-        f = torch.sigmoid(node_logits) if self.energies == "sigmoid" else node_logits  # (B, N)
-        hier = _marginal_nll(f, targets, tree, "mean", "auto")
-        at_leaf = targets >= self.leaf_offset  # (B,) leaf-labelled samples
-        if bool(at_leaf.any()):
-            ce = F.cross_entropy(leaf_logits[at_leaf], targets[at_leaf] - self.leaf_offset,
-                                 reduction="sum")
-            ce = ce / (int(at_leaf.sum()) if self.ce_reduction == "labelled" else batch)
-        else:
-            ce = leaf_logits[:0].sum()  # 0, attached to the graph (no NaN from an empty mean)
-        return HRNLossOutput(hier + ce, hier, ce)
+        node_logits = _upcast(node_logits)  # (B, N) float32 or float64
+        leaf_logits = leaf_logits.to(node_logits.dtype)  # (B, C_leaf)
+        with _autocast_off(node_logits.device):
+            f = torch.sigmoid(node_logits) if self.energies == "sigmoid" else node_logits
+            hier = _marginal_nll(f, targets, tree, "mean", "auto")
+            at_leaf = targets >= self.leaf_offset  # (B,) leaf-labelled samples
+            if bool(at_leaf.any()):
+                ce = F.cross_entropy(leaf_logits[at_leaf], targets[at_leaf] - self.leaf_offset,
+                                     reduction="sum")
+                ce = ce / (int(at_leaf.sum()) if self.ce_reduction == "labelled" else batch)
+            else:
+                ce = leaf_logits[:0].sum()  # 0, attached to the graph (no NaN from a mean)
+            return HRNLossOutput(hier + ce, hier, ce)
 
     def extra_repr(self) -> str:
         return (f"tree={self.tree!r}, energies={self.energies!r}, "
@@ -200,6 +251,7 @@ def _float_input(x: torch.Tensor, shape: tuple[int, ...], what: str) -> None:
         raise TypeError(f"{what} must be a float tensor of shape {shape}.")
     if tuple(x.shape) != shape:
         raise ValueError(f"{what} has shape {tuple(x.shape)}, expected {shape}.")
+    _check_finite(x, what)
 
 
 def _empty_mean(x: torch.Tensor) -> torch.Tensor:
@@ -220,10 +272,15 @@ def leaf_cross_entropy(
     Returns:
         The mean over the leaf-labelled samples (0, attached to the graph, when
         there are none).
+
+    Raises:
+        TypeError, ValueError: a malformed, non-finite or empty input (the
+            message names it).
     """
     batch = leaf_logits.shape[0] if isinstance(leaf_logits, torch.Tensor) else -1
     _float_input(leaf_logits, (batch, tree.level_sizes[-1]), "leaf_cross_entropy: leaf_logits")
     targets = check_nodes(targets, batch, tree, "leaf_cross_entropy: targets")
+    _check_batch(batch, "leaf_cross_entropy", "leaf_logits")
     targets = targets.to(leaf_logits.device)
     at_leaf = targets >= tree.offset(-1)  # (B,)
     if not bool(at_leaf.any()):
@@ -240,6 +297,13 @@ def per_level_cross_entropy(
     Args:
         level_logits: ``L`` float tensors ``(B, C_l)``.
         targets: ``(B,)`` int64 node indices at any level.
+
+    Returns:
+        A scalar, the sum over levels of the per-level means.
+
+    Raises:
+        TypeError, ValueError: a malformed, non-finite or empty input (the
+            message names it).
     """
     if len(level_logits) != tree.num_levels:
         raise ValueError(f"per_level_cross_entropy: got {len(level_logits)} level outputs for "
@@ -249,6 +313,7 @@ def per_level_cross_entropy(
         _float_input(x, (batch, tree.level_sizes[lv]),
                      f"per_level_cross_entropy: level_logits[{lv}]")
     targets = check_nodes(targets, batch, tree, "per_level_cross_entropy: targets")
+    _check_batch(batch, "per_level_cross_entropy", "level_logits[0]")
     targets = targets.to(level_logits[0].device)
     target_level = tree.level_of.to(targets.device)[targets]  # (B,)
     total = _empty_mean(level_logits[0])
@@ -278,10 +343,15 @@ def max_constraint_loss(
 
     Returns:
         The mean over the known (sample, node) entries.
+
+    Raises:
+        TypeError, ValueError: a malformed, non-finite or empty input (the
+            message names it).
     """
     batch = node_logits.shape[0] if isinstance(node_logits, torch.Tensor) else -1
     _float_input(node_logits, (batch, tree.num_nodes), "max_constraint_loss: node_logits")
     targets = check_nodes(targets, batch, tree, "max_constraint_loss: targets").cpu()
+    _check_batch(batch, "max_constraint_loss", "node_logits")
     anc = tree.ancestor_matrix()  # (N, N): [j, t] t is j or an ancestor of j
     y = anc[targets].to(node_logits)  # (B, N): the root path of each label
     below = anc[:, targets].T & ~y.bool().cpu()  # (B, N): strict descendants of the label

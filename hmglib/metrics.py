@@ -40,6 +40,75 @@ __all__ = [
 RULES = ("paper", "marginal")
 
 
+def _node_range(tree: LabelTree, lv: int) -> tuple[int, int]:
+    """The first and last node index of level ``lv``."""
+    return tree.offset(lv), tree.offset(lv) + tree.level_sizes[lv] - 1
+
+
+def _check_leaf_targets(targets: torch.Tensor, tree: LabelTree, fn: str,
+                        what: str = "targets") -> torch.Tensor:
+    """``targets`` as a ``(B,)`` int64 tensor of leaf node indices, ``B >= 1``."""
+    targets = tree.check_nodes(torch.as_tensor(targets), f"{fn}: {what}")
+    leaf = tree.num_levels - 1
+    lo, hi = _node_range(tree, leaf)
+    if targets.dim() != 1 or len(targets) == 0:
+        raise ValueError(f"{fn}: {what} must have shape (B,) with B >= 1, one leaf node index "
+                         f"({lo}..{hi}) per sample, got shape {tuple(targets.shape)}.")
+    coarse = tree.level_of[targets] != leaf  # (B,)
+    if bool(coarse.any()):
+        t = int(targets[coarse][0])
+        raise ValueError(
+            f"{fn}: {what} must be leaf node indices (level '{tree.level_names[leaf]}', nodes "
+            f"{lo}..{hi}), but {int(coarse.sum())} are coarser (e.g. node {t} "
+            f"'{tree.names[t]}' at level '{tree.level_names[int(tree.level_of[t])]}'). "
+            "These metrics score every level of each sample's root-to-leaf path, which a "
+            "coarse label does not fix: evaluate on completely labelled samples (a leaf class "
+            f"index c is node c + tree.offset(-1) = c + {lo})."
+        )
+    return targets
+
+
+def _check_predictions(predictions: Sequence[torch.Tensor], tree: LabelTree, fn: str,
+                       batch: int | None = None) -> list[torch.Tensor]:
+    """``predictions`` as ``L`` int64 ``(B,)`` tensors, entry ``l`` holding node
+    indices of level ``l`` (coarse to fine)."""
+    names = list(tree.level_names)
+    if isinstance(predictions, torch.Tensor) or len(predictions) != tree.num_levels:
+        got = (f"a tensor of shape {tuple(predictions.shape)}"
+               if isinstance(predictions, torch.Tensor) else f"{len(predictions)} tensors")
+        raise ValueError(f"{fn}: predictions must be {tree.num_levels} tensors, one per level "
+                         f"{names} coarse to fine (as level_predictions returns), got {got}.")
+    out = []
+    for lv, pred in enumerate(predictions):
+        if batch is None:
+            batch = len(pred) if torch.as_tensor(pred).dim() == 1 else -1
+        out.append(_check_level_nodes(pred, tree, lv, f"{fn}: predictions[{lv}]", batch))
+    return out
+
+
+def _check_level_nodes(pred: torch.Tensor, tree: LabelTree, lv: int, where: str,
+                       batch: int) -> torch.Tensor:
+    """``pred`` as an int64 ``(batch,)`` tensor of node indices of level ``lv``."""
+    pred = torch.as_tensor(pred)
+    where = f"{where} (level '{tree.level_names[lv]}')"
+    if pred.is_floating_point() or pred.is_complex() or pred.dtype == torch.bool:
+        raise TypeError(f"{where} must hold integer node indices, got dtype {pred.dtype}.")
+    if pred.dim() != 1 or len(pred) != batch or batch == 0:
+        raise ValueError(f"{where} must have shape (B,) with B >= 1, the same B for every "
+                         f"level and the targets, got shape {tuple(pred.shape)} (B = {batch}).")
+    pred = pred.long()
+    lo, hi = _node_range(tree, lv)
+    bad = (pred < lo) | (pred > hi)  # (B,)
+    if bool(bad.any()):
+        raise ValueError(
+            f"{where} must hold node indices of that level, {lo}..{hi}, but "
+            f"{int(bad.sum())} fall outside (e.g. {pred[bad][:5].tolist()}). Predictions "
+            "are node indices, one tensor per level coarse to fine: a class index c "
+            f"within level {lv} is node c + tree.offset({lv}) = c + {lo}."
+        )
+    return pred
+
+
 def _check_output(output: HRNOutput, tree: LabelTree) -> None:
     sizes = tuple(int(x.shape[-1]) for x in output.level_logits)
     if sizes != tree.level_sizes:
@@ -91,15 +160,21 @@ def level_accuracy(
     """Per-level overall accuracy in % (coarse to fine).
 
     Args:
-        predictions: ``L`` tensors ``(B,)`` of node indices (one per level).
-        targets: ``(B,)`` leaf node indices (test labels are complete).
+        predictions: ``L`` int tensors ``(B,)``, coarse to fine; entry ``l`` holds
+            node indices of level ``l`` (``tree.offset(l)`` to
+            ``tree.offset(l) + C_l - 1``), as :func:`level_predictions` returns.
+        targets: ``(B,)`` leaf node indices (test labels are complete), ``B >= 1``.
 
     Returns:
         ``L`` floats in ``[0, 100]``.
+
+    Raises:
+        ValueError, TypeError: a coarse or empty ``targets``, or predictions that
+            are not one ``(B,)`` tensor of that level's node indices per level
+            (the message names the level and its node range).
     """
-    targets = torch.as_tensor(targets)
-    if not torch.all(tree.level_of[tree.check_nodes(targets, "targets")] == tree.num_levels - 1):
-        raise ValueError("level_accuracy: targets must be leaf node indices (complete labels).")
+    targets = _check_leaf_targets(targets, tree, "level_accuracy")
+    predictions = _check_predictions(predictions, tree, "level_accuracy", len(targets))
     return [
         100.0 * float((pred == tree.lift(targets, lv)).double().mean())
         for lv, pred in enumerate(predictions)
@@ -112,21 +187,45 @@ def au_prc_bar(scores: torch.Tensor, targets: torch.Tensor, tree: LabelTree) -> 
 
     Args:
         scores: ``(B, N)`` node scores (higher = more likely).
-        targets: ``(B,)`` leaf node indices.
+        targets: ``(B,)`` leaf node indices, ``B >= 1``: the positives of a sample
+            are its whole root-to-leaf path.
+
+    Returns:
+        A float in ``[0, 100]``.
+
+    Raises:
+        ValueError: ``scores`` is not ``(B, N)``, or ``targets`` are not leaf
+            node indices (a coarse label does not say which nodes below it are
+            positive).
     """
+    targets = _check_leaf_targets(targets, tree, "au_prc_bar")
     if scores.shape != (len(targets), tree.num_nodes):
-        raise ValueError(f"scores must be (B, N) = ({len(targets)}, {tree.num_nodes}), "
-                         f"got {tuple(scores.shape)}.")
-    truth = tree.ancestor_matrix()[tree.check_nodes(targets, "targets")]  # (B, N)
+        raise ValueError(f"au_prc_bar: scores must be (B, N) = ({len(targets)}, "
+                         f"{tree.num_nodes}), got {tuple(scores.shape)}.")
+    truth = tree.ancestor_matrix()[targets]  # (B, N)
     return 100.0 * float(average_precision_score(
         truth.flatten().numpy(), scores.detach().float().flatten().cpu().numpy()))
 
 
 def consistency(predictions: Sequence[torch.Tensor], tree: LabelTree) -> float:
-    """Share (%) of samples whose per-level predictions form one root-to-leaf path."""
+    """Share (%) of samples whose per-level predictions form one root-to-leaf path.
+
+    Args:
+        predictions: ``L`` int tensors ``(B,)``, ``B >= 1``, coarse to fine; entry
+            ``l`` holds node indices of level ``l``.
+
+    Returns:
+        A float in ``[0, 100]``.
+
+    Raises:
+        ValueError, TypeError: predictions that are not one ``(B,)`` tensor of
+            that level's node indices per level.
+    """
+    predictions = _check_predictions(predictions, tree, "consistency")
+    parent = tree.parent  # (N,)
     ok = torch.ones_like(predictions[0], dtype=torch.bool)
     for upper, lower in zip(predictions[:-1], predictions[1:], strict=True):
-        ok &= tree.parent[lower] == upper
+        ok &= parent[lower] == upper
     return 100.0 * float(ok.double().mean())
 
 
@@ -136,7 +235,17 @@ def mistake_severity(pred_leaf: torch.Tensor, target_leaf: torch.Tensor, tree: L
     Two leaves whose paths share ``k`` levels are ``2 (L - k)`` edges apart
     (leaves under different roots meet at an implicit root: ``2 L``). Returns
     ``nan`` when no prediction is wrong.
+
+    Args:
+        pred_leaf: ``(B,)`` predicted leaf node indices.
+        target_leaf: ``(B,)`` true leaf node indices.
+
+    Raises:
+        ValueError: either input is not ``(B,)`` leaf node indices.
     """
+    target_leaf = _check_leaf_targets(target_leaf, tree, "mistake_severity", "target_leaf")
+    pred_leaf = _check_level_nodes(pred_leaf, tree, tree.num_levels - 1,
+                                   "mistake_severity: pred_leaf", len(target_leaf))
     wrong = pred_leaf != target_leaf
     if not wrong.any():
         return float("nan")

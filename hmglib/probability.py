@@ -28,6 +28,13 @@ fewest operations; otherwise the recursion runs in log space, shifting each
 parent's sum by its largest term, and stays exact and finite for energies
 anywhere in ``[-1e4, 1e4]``. Results are returned as logarithms either way.
 
+**Precision.** Every computation here runs in float32 or float64, whatever
+the autocast context: energies that arrive in half precision (float16,
+bfloat16, e.g. from a model under ``torch.autocast``) are upcast to float32,
+float64 stays float64, and autocast is switched off inside (under bfloat16
+autocast the state sums would otherwise lose about 0.04 nats per sample).
+Results come back in that dtype; gradients flow back to the input's dtype.
+
 The recursion itself needs neither equal depth nor a single root. A
 :class:`LabelTree` forest always has its leaves on the last level (ragged
 trees are not representable by it), so the code walks the levels of the tree.
@@ -39,6 +46,7 @@ teaching and for the tests that hold the recursion to them.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import weakref
 from dataclasses import dataclass, field
@@ -50,6 +58,7 @@ from hmglib.hierarchy import LabelTree, LabelTreeError
 
 __all__ = [
     "DENSE_MAX_NODES",
+    "ENERGY_DTYPES",
     "check_energies",
     "check_nodes",
     "path_energies",
@@ -169,20 +178,33 @@ def _index(tree: LabelTree, like: torch.Tensor) -> _TreeIndex:
 
 
 # ------------------------------------------------------------------ checks
+#: The energy dtypes every function of this module accepts (and the error of
+#: :func:`check_energies` names). Half precision is computed in float32.
+ENERGY_DTYPES: tuple[torch.dtype, ...] = (
+    torch.float16, torch.bfloat16, torch.float32, torch.float64
+)
+_DTYPE_NAMES = ", ".join(str(d).removeprefix("torch.") for d in ENERGY_DTYPES)
+
+
 def check_energies(energies: torch.Tensor, tree: LabelTree, what: str = "energies") -> None:
-    """Raise a clear error unless ``energies`` is a finite ``(B, N)`` float tensor
-    with ``N == tree.num_nodes``.
+    """Raise a clear error unless ``energies`` is a finite ``(B, N)`` tensor of
+    one of :data:`ENERGY_DTYPES` with ``N == tree.num_nodes``.
+
+    Finiteness is checked element by element (a count of NaN/inf entries), so
+    large finite energies are never reported as infinite.
 
     Raises:
-        TypeError: not a floating-point tensor.
-        ValueError: wrong number of dimensions, wrong node count, or a NaN/inf.
+        TypeError: not a tensor, or a dtype outside :data:`ENERGY_DTYPES`.
+        ValueError: wrong number of dimensions, wrong node count, or a NaN/inf
+            (the message counts them).
     """
     if not isinstance(energies, torch.Tensor):
         raise TypeError(f"{what} must be a torch.Tensor of shape (B, N), got "
                         f"{type(energies).__name__}.")
-    if not energies.is_floating_point():
-        raise TypeError(f"{what} must be a floating-point tensor (float32 or float64), got "
-                        f"dtype {energies.dtype}; convert with .float().")
+    if energies.dtype not in ENERGY_DTYPES:
+        raise TypeError(f"{what} must be a floating-point tensor of dtype {_DTYPE_NAMES} "
+                        f"(half precision is computed in float32), got dtype {energies.dtype}; "
+                        "convert with .float().")
     if energies.dim() != 2:
         hint = " Add a batch dimension with .unsqueeze(0)." if energies.dim() == 1 else ""
         raise ValueError(f"{what} must have shape (B, N) = (batch, {tree.num_nodes} nodes), "
@@ -193,16 +215,33 @@ def check_energies(energies: torch.Tensor, tree: LabelTree, what: str = "energie
             f"expected (B, {tree.num_nodes}), one energy per node in level-major node order "
             "(concatenate the per-level outputs)."
         )
-    # one reduction, then the exact count only on failure (a sum of finite
-    # energies is finite unless they are near the float range's end)
     with torch.no_grad():
-        if not bool(torch.isfinite(energies.sum())):
-            bad = int((~torch.isfinite(energies)).sum())
-            if bad:
-                raise ValueError(
-                    f"{what} holds {bad} NaN or infinite values; energies must be finite "
-                    "(check the model's outputs and the learning rate)."
-                )
+        bad = int((~torch.isfinite(energies)).sum())
+    if bad:
+        raise ValueError(
+            f"{what} holds {bad} NaN or infinite values; energies must be finite "
+            "(check the model's outputs and the learning rate)."
+        )
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the tree computations run in for energies of ``dtype``:
+    float64 for float64, float32 for everything else."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _upcast(energies: torch.Tensor) -> torch.Tensor:
+    """``energies`` in :func:`_compute_dtype` (a no-op for float32/float64)."""
+    return energies.to(_compute_dtype(energies.dtype))
+
+
+def _autocast_off(device: torch.device) -> contextlib.AbstractContextManager:
+    """A context with autocast disabled on ``device``'s type (a no-op on device
+    types autocast does not know)."""
+    available = getattr(torch.amp, "is_autocast_available", None)
+    if available is not None and not available(device.type):
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, enabled=False)
 
 
 def check_nodes(
@@ -364,16 +403,19 @@ def path_energies(energies: torch.Tensor, tree: LabelTree) -> torch.Tensor:
 
     Returns:
         ``(B, N)``: ``F[b, k] = sum of energies[b, a]`` over the root-to-``k`` path
-        (``k`` included); the state's unnormalised log-probability.
+        (``k`` included); the state's unnormalised log-probability; float32
+        for half-precision energies (see the module's note on precision).
     """
     check_energies(energies, tree)
-    idx = _index(tree, energies)
-    levels = _split_levels(energies, idx)  # L x (B, n_l)
-    parts = [levels[0]]  # (B, n_0)
-    for lv in range(1, idx.num_levels):
-        above = parts[-1].index_select(1, idx.parent_local[lv])  # (B, n_lv)
-        parts.append(above + levels[lv])  # (B, n_lv)
-    return torch.cat(parts, dim=1)  # (B, N)
+    energies = _upcast(energies)
+    with _autocast_off(energies.device):
+        idx = _index(tree, energies)
+        levels = _split_levels(energies, idx)  # L x (B, n_l)
+        parts = [levels[0]]  # (B, n_0)
+        for lv in range(1, idx.num_levels):
+            above = parts[-1].index_select(1, idx.parent_local[lv])  # (B, n_lv)
+            parts.append(above + levels[lv])  # (B, n_lv)
+        return torch.cat(parts, dim=1)  # (B, N)
 
 
 def log_subtree_sums(energies: torch.Tensor, tree: LabelTree) -> torch.Tensor:
@@ -388,13 +430,15 @@ def log_subtree_sums(energies: torch.Tensor, tree: LabelTree) -> torch.Tensor:
         tree: the label tree (``N`` nodes).
 
     Returns:
-        ``(B, N)`` float, ``log S``.
+        ``(B, N)`` float, ``log S`` (float32 for half-precision energies).
     """
     check_energies(energies, tree)
-    idx = _index(tree, energies)
-    values, _, linear = _subtree(energies, _split_levels(energies, idx), idx)
-    out = torch.cat(values, dim=1)  # (B, N): S or log S
-    return out.log() if linear else out
+    energies = _upcast(energies)
+    with _autocast_off(energies.device):
+        idx = _index(tree, energies)
+        values, _, linear = _subtree(energies, _split_levels(energies, idx), idx)
+        out = torch.cat(values, dim=1)  # (B, N): S or log S
+        return out.log() if linear else out
 
 
 def log_partition(energies: torch.Tensor, tree: LabelTree) -> torch.Tensor:
@@ -409,14 +453,17 @@ def log_partition(energies: torch.Tensor, tree: LabelTree) -> torch.Tensor:
         tree: the label tree or forest (``N`` nodes).
 
     Returns:
-        ``(B,)`` float, ``log Z >= max(0, max_k F(k))``.
+        ``(B,)`` float, ``log Z >= max(0, max_k F(k))``; float32 for
+        half-precision energies.
 
     Raises:
         TypeError, ValueError: ``energies`` is not a finite ``(B, N)`` float tensor.
     """
     check_energies(energies, tree)
-    idx = _index(tree, energies)
-    return _subtree(energies, _split_levels(energies, idx), idx)[1]  # (B,)
+    energies = _upcast(energies)
+    with _autocast_off(energies.device):
+        idx = _index(tree, energies)
+        return _subtree(energies, _split_levels(energies, idx), idx)[1]  # (B,)
 
 
 def log_marginals(energies: torch.Tensor, tree: LabelTree) -> torch.Tensor:
@@ -437,12 +484,15 @@ def log_marginals(energies: torch.Tensor, tree: LabelTree) -> torch.Tensor:
     Returns:
         ``(B, N)`` float, ``<= 0``. The roots' probabilities sum to ``1 - P(empty)``,
         and ``P(i) = sum over children c of P(c) + P(state ending at i)``.
+        Float32 for half-precision energies.
 
     Raises:
         TypeError, ValueError: ``energies`` is not a finite ``(B, N)`` float tensor.
     """
     check_energies(energies, tree)
-    return _log_marginals(energies, _index(tree, energies))
+    energies = _upcast(energies)
+    with _autocast_off(energies.device):
+        return _log_marginals(energies, _index(tree, energies))
 
 
 def _dense_log_marginal_of(
@@ -475,7 +525,7 @@ def log_marginal_of(
             :data:`DENSE_MAX_NODES` nodes, recursion above. All are exact.
 
     Returns:
-        ``(B,)`` float, ``<= 0``.
+        ``(B,)`` float, ``<= 0`` (float32 for half-precision energies).
 
     Raises:
         TypeError, ValueError: malformed ``energies`` or ``nodes`` (see
@@ -489,13 +539,17 @@ def log_marginal_of(
 def _log_marginal_of_any(
     energies: torch.Tensor, nodes: torch.Tensor, tree: LabelTree, method: str
 ) -> torch.Tensor:
+    """:func:`log_marginal_of` for checked inputs, in float32 or float64 with
+    autocast off."""
     if method not in ("auto", "recursion", "dense"):
         raise ValueError(f"log_marginal_of: method must be 'auto', 'recursion' or 'dense', got "
                          f"{method!r}.")
-    idx = _index(tree, energies)
-    if method == "dense" or (method == "auto" and tree.num_nodes <= DENSE_MAX_NODES):
-        return _dense_log_marginal_of(energies, nodes, idx)
-    return _log_marginal_of(energies, nodes, idx)
+    energies = _upcast(energies)
+    with _autocast_off(energies.device):
+        idx = _index(tree, energies)
+        if method == "dense" or (method == "auto" and tree.num_nodes <= DENSE_MAX_NODES):
+            return _dense_log_marginal_of(energies, nodes, idx)
+        return _log_marginal_of(energies, nodes, idx)
 
 
 def log_state_probabilities(energies: torch.Tensor, tree: LabelTree) -> torch.Tensor:
@@ -508,12 +562,14 @@ def log_state_probabilities(energies: torch.Tensor, tree: LabelTree) -> torch.Te
         tree: the label tree (``N`` nodes).
 
     Returns:
-        ``(B, N + 1)`` float, ``<= 0``; ``exp`` of a row sums to 1.
+        ``(B, N + 1)`` float, ``<= 0``; ``exp`` of a row sums to 1 (float32 for
+        half-precision energies).
     """
-    f_path = path_energies(energies, tree)  # (B, N)
+    f_path = path_energies(energies, tree)  # (B, N), checked and upcast
     log_z = log_partition(energies, tree)[:, None]  # (B, 1)
-    empty = torch.zeros_like(log_z)  # (B, 1): the empty state has energy 0
-    return torch.cat([empty, f_path], dim=1) - log_z  # (B, N + 1)
+    with _autocast_off(f_path.device):
+        empty = torch.zeros_like(log_z)  # (B, 1): the empty state has energy 0
+        return torch.cat([empty, f_path], dim=1) - log_z  # (B, N + 1)
 
 
 # ------------------------------------------------------------- brute force
@@ -532,11 +588,13 @@ def enumerate_log_partition(energies: torch.Tensor, tree: LabelTree) -> torch.Te
         tree: the label tree (``N`` nodes).
 
     Returns:
-        ``(B,)`` float.
+        ``(B,)`` float (float32 for half-precision energies).
     """
     check_energies(energies, tree)
-    _, scores = _state_scores(energies, tree)  # (B, N + 1)
-    return torch.logsumexp(scores, dim=1)  # (B,)
+    energies = _upcast(energies)
+    with _autocast_off(energies.device):
+        _, scores = _state_scores(energies, tree)  # (B, N + 1)
+        return torch.logsumexp(scores, dim=1)  # (B,)
 
 
 def enumerate_log_marginals(energies: torch.Tensor, tree: LabelTree) -> torch.Tensor:
@@ -551,13 +609,15 @@ def enumerate_log_marginals(energies: torch.Tensor, tree: LabelTree) -> torch.Te
         tree: the label tree (``N`` nodes).
 
     Returns:
-        ``(B, N)`` float, ``<= 0``.
+        ``(B, N)`` float, ``<= 0`` (float32 for half-precision energies).
     """
     check_energies(energies, tree)
-    states, scores = _state_scores(energies, tree)  # (N + 1, N), (B, N + 1)
-    log_z = torch.logsumexp(scores, dim=1, keepdim=True)  # (B, 1)
-    masked = scores[:, :, None].masked_fill(~states[None], -math.inf)  # (B, N + 1, N)
-    return torch.logsumexp(masked, dim=1) - log_z  # (B, N)
+    energies = _upcast(energies)
+    with _autocast_off(energies.device):
+        states, scores = _state_scores(energies, tree)  # (N + 1, N), (B, N + 1)
+        log_z = torch.logsumexp(scores, dim=1, keepdim=True)  # (B, 1)
+        masked = scores[:, :, None].masked_fill(~states[None], -math.inf)  # (B, N + 1, N)
+        return torch.logsumexp(masked, dim=1) - log_z  # (B, N)
 
 
 # --------------------------------------------------------- bounded energies

@@ -79,15 +79,46 @@ def test_navigation(tree: LabelTree) -> None:
     assert tree.to_level_index(torch.tensor([0, 3, 9])).tolist() == [0, 1, 4]
 
 
+# nodes of the fixture: 0 bird, 1 ship | 2 albatross, 3 wren, 4 carrier |
+# 5 black-footed, 6 laysan, 7 house wren, 8 nimitz, 9 enterprise
+HAND_PARENT = [-1, -1, 0, 0, 1, 2, 2, 3, 4, 4]
+
+
 def test_ancestor_matrix_by_hand(tree: LabelTree) -> None:
     a = tree.ancestor_matrix()
     assert a.shape == (10, 10) and a.dtype == torch.bool
-    expected = torch.zeros(10, 10, dtype=torch.bool)
-    for node in range(10):
-        for anc in [*tree.ancestors(node).tolist(), node]:
-            expected[node, anc] = True
+    # row i: node i and its ancestors, written out from the fixture's paths
+    expected = torch.tensor([
+        # 0  1  2  3  4  5  6  7  8  9
+        [1, 0, 0, 0, 0, 0, 0, 0, 0, 0],  # 0 bird
+        [0, 1, 0, 0, 0, 0, 0, 0, 0, 0],  # 1 ship
+        [1, 0, 1, 0, 0, 0, 0, 0, 0, 0],  # 2 albatross < bird
+        [1, 0, 0, 1, 0, 0, 0, 0, 0, 0],  # 3 wren < bird
+        [0, 1, 0, 0, 1, 0, 0, 0, 0, 0],  # 4 carrier < ship
+        [1, 0, 1, 0, 0, 1, 0, 0, 0, 0],  # 5 black-footed < albatross < bird
+        [1, 0, 1, 0, 0, 0, 1, 0, 0, 0],  # 6 laysan < albatross < bird
+        [1, 0, 0, 1, 0, 0, 0, 1, 0, 0],  # 7 house wren < wren < bird
+        [0, 1, 0, 0, 1, 0, 0, 0, 1, 0],  # 8 nimitz < carrier < ship
+        [0, 1, 0, 0, 1, 0, 0, 0, 0, 1],  # 9 enterprise < carrier < ship
+    ], dtype=torch.bool)
     assert torch.equal(a, expected)
     assert a[6].nonzero().flatten().tolist() == [0, 2, 6]
+
+
+def legal_by_brute_force(parent: list[int]) -> set[tuple[int, ...]]:
+    """Every y in {0, 1}^N that satisfies the two HEX relations of a tree:
+    hierarchy (a node on implies its parent on) and exclusion (at most one root
+    on, at most one child of each node on)."""
+    n = len(parent)
+    ys = torch.tensor(list(itertools.product([0, 1], repeat=n)), dtype=torch.bool)  # (2^N, N)
+    ok = torch.ones(len(ys), dtype=torch.bool)
+    on_per_group = torch.zeros(len(ys), n + 1, dtype=torch.long)  # group n: the roots
+    for node, up in enumerate(parent):
+        if up >= 0:
+            ok &= ~ys[:, node] | ys[:, up]  # hierarchy
+        on_per_group[:, up if up >= 0 else n] += ys[:, node].long()
+    ok &= (on_per_group <= 1).all(dim=1)  # exclusion
+    return {tuple(int(v) for v in y) for y in ys[ok]}
 
 
 def test_legal_states_are_exactly_the_consistent_assignments(tree: LabelTree) -> None:
@@ -95,15 +126,9 @@ def test_legal_states_are_exactly_the_consistent_assignments(tree: LabelTree) ->
     assert states.shape == (11, 10)
     assert not states[0].any()
     assert torch.equal(states[1:], tree.ancestor_matrix())
-    # brute force over all 2^10 assignments: legal iff child ⇒ parent and siblings exclude
-    legal = set()
-    for bits in itertools.product([0, 1], repeat=10):
-        y = torch.tensor(bits, dtype=torch.bool)
-        implies = all(not y[n] or tree.parent[n] < 0 or y[tree.parent[n]] for n in range(10))
-        groups = [tree.roots.tolist()] + [tree.children(n).tolist() for n in range(10)]
-        exclusive = all(int(y[g].sum()) <= 1 for g in groups if g)
-        if implies and exclusive:
-            legal.add(bits)
+    assert tree.parent.tolist() == HAND_PARENT
+    legal = legal_by_brute_force(HAND_PARENT)  # from all 2^10 assignments
+    assert len(legal) == 11
     assert legal == {tuple(int(v) for v in row) for row in states}
 
 
@@ -127,6 +152,75 @@ def test_csv_quotes_names_with_commas(tmp_path) -> None:
     t = LabelTree.from_paths([("a, inc.", "x")], ["maker", "model"])
     t.to_csv(tmp_path / "q.csv")
     assert LabelTree.from_csv(tmp_path / "q.csv").names == ["a, inc.", "x"]
+
+
+def test_csv_with_a_byte_order_mark(tmp_path) -> None:
+    # spreadsheet programs save "UTF-8 CSV" with a BOM; it must not rename the first level
+    table = "kind,group,type\nbird,wren,house wren\nship,carrier,nimitz\n"
+    (tmp_path / "bom.csv").write_text(table, encoding="utf-8-sig")
+    assert (tmp_path / "bom.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    t = LabelTree.from_csv(tmp_path / "bom.csv")
+    assert t.level_names == ("kind", "group", "type")
+    assert t.nodes_at("kind").tolist() == [0, 1]
+    # a BOM before a comment line: the comment is still a comment
+    (tmp_path / "bom2.csv").write_text("# source\n" + table, encoding="utf-8-sig")
+    assert LabelTree.from_csv(tmp_path / "bom2.csv") == t
+
+
+def test_csv_comments_only_above_the_header(tmp_path) -> None:
+    ok = "# source: a test\n\n# version 1\nkind,type\nbird,wren\n\nship,nimitz\n"
+    (tmp_path / "ok.csv").write_text(ok)
+    t = LabelTree.from_csv(tmp_path / "ok.csv")
+    assert t.names == ["bird", "ship", "wren", "nimitz"]  # blank lines are skipped
+    # below the header a '#' line is an error, never a silently dropped row
+    (tmp_path / "hash.csv").write_text("# c\nkind,type\nbird,wren\n#ship,nimitz\n")
+    with pytest.raises(LabelTreeError, match=r"line 4 starts with '#' below the header "
+                                             r"\['kind', 'type'\].*move the comment above "
+                                             r"the header.*quote it \('\"#ship\",\.\.\.'\)"):
+        LabelTree.from_csv(tmp_path / "hash.csv")
+    # a quoted name that starts with '#' is data
+    (tmp_path / "quoted.csv").write_text('kind,type\nbird,wren\n"#1 ship",nimitz\n')
+    assert LabelTree.from_csv(tmp_path / "quoted.csv").names == ["bird", "#1 ship", "wren",
+                                                                  "nimitz"]
+
+
+def test_csv_round_trip_of_names_starting_with_hash(tmp_path) -> None:
+    t = LabelTree.from_paths([("#1", "a"), ("b", "#2")], ["#level", "leaf"])
+    t.to_csv(tmp_path / "h.csv", comment="names with '#'")
+    assert LabelTree.from_csv(tmp_path / "h.csv") == t
+
+
+# ------------------------------------------------------------------ read-only
+@pytest.mark.parametrize("attr", ["parent", "level_of", "names", "level_names", "level_sizes",
+                                  "_parent", "_ancestor_at", "_offsets", "anything_new"])
+def test_attributes_cannot_be_assigned_or_deleted(tree: LabelTree, attr: str) -> None:
+    with pytest.raises(AttributeError, match=rf"LabelTree is read-only: cannot set '{attr}'.*"
+                                             r"build a new tree with LabelTree\.from_paths"):
+        setattr(tree, attr, None)
+    with pytest.raises(AttributeError, match=rf"cannot delete '{attr}'.*build a new tree"):
+        delattr(tree, attr)
+
+
+def test_writing_into_returned_structure_leaves_the_tree_unchanged(tree: LabelTree) -> None:
+    from hmglib import probability as prob
+
+    f = torch.randn(3, tree.num_nodes, dtype=torch.float64)
+    before = prob.log_marginals(f, tree)  # builds (and caches) the derived indices
+    tree.parent[5] = 3  # move 'black-footed' under 'wren' ... in a copy
+    tree.level_of[0] = 2
+    tree.names[5] = "renamed"
+    with pytest.raises(TypeError):
+        tree.level_sizes[0] = 7  # a tuple
+    assert tree.parent.tolist() == HAND_PARENT
+    assert tree.level_of.tolist() == [0, 0, 1, 1, 1, 2, 2, 2, 2, 2]
+    assert tree.names[5] == "black-footed" and tree.index("black-footed") == 5
+    assert tree.path(5).tolist() == [0, 2, 5] and tree.children(3).tolist() == [7]
+    assert tree.lift(torch.tensor([5]), 1).tolist() == [2]
+    assert tree.ancestor_matrix()[5].nonzero().flatten().tolist() == [0, 2, 5]
+    torch.testing.assert_close(prob.log_marginals(f, tree), before)
+    torch.testing.assert_close(before, prob.enumerate_log_marginals(f, tree))
+    assert tree == LabelTree.from_paths(PATHS, LEVELS)
+    assert hash(tree) == hash(LabelTree.from_paths(PATHS, LEVELS))
 
 
 def test_same_name_on_two_levels_needs_level() -> None:
@@ -262,6 +356,48 @@ def test_properties_of_random_trees(sizes: list[list[int]]) -> None:
     assert torch.equal(t.lift(t.leaves, 0), torch.stack([t.path(int(x))[0] for x in t.leaves]))
     # children counts add up
     assert sum(len(t.children(k)) for k in range(n)) == n - len(t.roots)
+
+
+@st.composite
+def small_trees(draw, max_nodes: int = 12) -> tuple[LabelTree, list[tuple[str, ...]]]:
+    """A random forest of at most ``max_nodes`` nodes (so that all 2^N assignments
+    can be enumerated), with the paths it was built from."""
+    depth = draw(st.integers(1, 4))
+    roots = draw(st.integers(1, min(3, max_nodes // depth)))
+    budget = [max_nodes - roots * depth]  # nodes left beyond one chain per root
+    paths: list[tuple[str, ...]] = []
+
+    def grow(prefix: tuple[str, ...]) -> None:
+        if len(prefix) == depth:
+            paths.append(prefix)
+            return
+        extra = draw(st.integers(0, min(2, budget[0] // (depth - len(prefix)))))
+        budget[0] -= extra * (depth - len(prefix))  # each extra child costs one chain
+        for c in range(1 + extra):
+            grow((*prefix, f"{prefix[-1]}.{c}"))
+
+    for r in range(roots):
+        grow((f"r{r}",))
+    order = draw(st.permutations(range(len(paths))))  # leaves in any order
+    paths = [paths[i] for i in order]
+    return LabelTree.from_paths(paths, [f"L{i}" for i in range(depth)]), paths
+
+
+@settings(max_examples=40, deadline=None)
+@given(small_trees())
+def test_legal_states_of_random_trees_by_full_enumeration(drawn) -> None:
+    t, paths = drawn
+    assert t.num_nodes <= 12
+    # the parent of every node, from the paths alone
+    where = {(int(t.level_of[n]), name): n for n, name in enumerate(t.names)}
+    parent = [-1] * t.num_nodes
+    for path in paths:
+        for lv in range(1, len(path)):
+            parent[where[(lv, path[lv])]] = where[(lv - 1, path[lv - 1])]
+    states = t.legal_states()
+    got = {tuple(int(v) for v in row) for row in states}
+    assert len(got) == len(states) == t.num_nodes + 1  # no duplicate rows
+    assert got == legal_by_brute_force(parent)
 
 
 @pytest.mark.parametrize("op", ["sum", "amax"])

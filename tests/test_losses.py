@@ -21,6 +21,7 @@ TREE = LabelTree.from_paths(
 )
 # nodes: bird 0, ship 1, albatross 2, wren 3, carrier 4, laysan 5, black-footed 6, house 7,
 # nimitz 8
+CUB = hierarchies.load("cub200")
 
 
 def logits(tree: LabelTree, batch: int, seed: int = 0) -> torch.Tensor:
@@ -157,7 +158,6 @@ def test_sigmoid_energies_cannot_beat_the_floor_but_logits_can() -> None:
     assert lgt.hier.item() < 1e-6
 
 
-CUB = hierarchies.load("cub200")
 CUB_FLOOR = -prob.best_log_marginals(CUB)  # (N,)
 
 
@@ -170,6 +170,63 @@ def test_sigmoid_hier_never_below_the_floor(seed: int) -> None:
     nll = marginal_nll(torch.sigmoid(node), targets, CUB, reduction="none")
     floor = CUB_FLOOR[targets]
     assert (nll >= floor - 1e-9).all()
+
+
+# ---------------------------------------------------------------- precision
+@pytest.mark.parametrize("tree", [TREE, CUB], ids=["toy-dense", "cub-recursion"])
+def test_l_hier_of_bf16_energies_under_autocast_matches_float64(tree: LabelTree) -> None:
+    g = torch.Generator().manual_seed(0)
+    energies = torch.rand(64, tree.num_nodes, generator=g).to(torch.bfloat16)  # sigmoid-like
+    targets = tree.leaves[torch.randint(len(tree.leaves), (64,), generator=g)]
+    reference = marginal_nll(energies.double(), targets, tree, reduction="none")
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = marginal_nll(energies, targets, tree, reduction="none")
+        mean = marginal_nll(energies, targets, tree)
+    assert got.dtype == mean.dtype == torch.float32
+    # bf16 arithmetic was off by ~0.04 nats per sample here
+    torch.testing.assert_close(got.double(), reference, atol=1e-5, rtol=0)
+    assert mean.item() == pytest.approx(reference.mean().item(), abs=1e-5)
+
+
+def test_hrn_loss_of_bf16_logits_under_autocast_matches_float64() -> None:
+    g = torch.Generator().manual_seed(1)
+    node = (3 * torch.randn(32, CUB.num_nodes, generator=g)).to(torch.bfloat16)
+    leaf = (3 * torch.randn(32, 200, generator=g)).to(torch.bfloat16)
+    targets = torch.cat([CUB.leaves[:24], torch.arange(8)])  # leaf and coarse labels
+    reference = HRNLoss(CUB)(node.double(), leaf.double(), targets)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = HRNLoss(CUB)(node.requires_grad_(), leaf, targets)
+    assert got.total.dtype == got.hier.dtype == got.ce.dtype == torch.float32
+    assert got.hier.item() == pytest.approx(reference.hier.item(), abs=1e-5)
+    assert got.ce.item() == pytest.approx(reference.ce.item(), abs=1e-4)
+    got.total.backward()
+    assert node.grad.dtype == torch.bfloat16 and torch.isfinite(node.grad.float()).all()
+
+
+# ---------------------------------------------------------------- bad input
+def test_empty_batch_is_refused_where_the_mean_is_undefined() -> None:
+    f = torch.zeros(0, TREE.num_nodes)
+    none = torch.zeros(0, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"marginal_nll: the batch is empty \(energies has 0 "
+                                         r"rows\).*Skip empty batches.*reduction='sum'"):
+        marginal_nll(f, none, TREE)
+    assert marginal_nll(f, none, TREE, reduction="sum").item() == 0.0  # exact: an empty sum
+    assert marginal_nll(f, none, TREE, reduction="none").shape == (0,)
+    with pytest.raises(ValueError, match=r"HRNLoss: the batch is empty \(node_logits has 0 "
+                                         r"rows\).*Skip empty batches"):
+        HRNLoss(TREE)(f, torch.zeros(0, 4), none)
+
+
+def test_non_finite_leaf_logits_are_refused() -> None:
+    node = torch.zeros(2, TREE.num_nodes)
+    leaf = torch.zeros(2, 4)
+    leaf[1, 2] = float("nan")
+    with pytest.raises(ValueError, match=r"HRNLoss: leaf_logits holds 1 NaN or infinite "
+                                         r"values; logits must be finite"):
+        HRNLoss(TREE)(node, leaf, torch.tensor([5, 6]))
+    leaf[0, 0] = float("inf")
+    with pytest.raises(ValueError, match="HRNLoss: leaf_logits holds 2 NaN"):
+        HRNLoss(TREE)(node, leaf, torch.tensor([0, 1]))  # even with no leaf-labelled sample
 
 
 def test_hrn_loss_bad_input() -> None:

@@ -162,6 +162,89 @@ def test_float32_agrees_with_float64() -> None:
                                prob.log_marginals(f, cub), atol=1e-4, rtol=1e-5)
 
 
+# ------------------------------------------------------------- precision
+ALL_FNS = ["log_partition", "log_marginals", "recursion", "dense", "path_energies",
+           "log_subtree_sums", "log_state_probabilities", "enumerate_log_partition",
+           "enumerate_log_marginals"]
+
+
+def call_fn(fn: str, f: torch.Tensor, tree: LabelTree, nodes: torch.Tensor) -> torch.Tensor:
+    if fn in ("recursion", "dense"):
+        return prob.log_marginal_of(f, nodes, tree, method=fn)
+    return getattr(prob, fn)(f, tree)
+
+
+@pytest.mark.parametrize("fn", ALL_FNS)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_is_computed_in_float32_under_autocast(fn: str, dtype) -> None:
+    cub = hierarchies.load("cub200")
+    g = torch.Generator().manual_seed(11)
+    f = torch.rand(16, cub.num_nodes, generator=g).to(dtype)  # sigmoid-like energies
+    nodes = torch.randint(cub.num_nodes, (16,), generator=g)
+    reference = call_fn(fn, f.double(), cub, nodes)  # the same (rounded) energies, float64
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = call_fn(fn, f, cub, nodes)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got.double(), reference, atol=2e-5, rtol=1e-6)
+
+
+@pytest.mark.parametrize("fn", ALL_FNS)
+def test_autocast_does_not_lower_float32_or_float64(fn: str) -> None:
+    tree = LabelTree.from_paths(
+        [("a", "a1", "x"), ("a", "a1", "y"), ("a", "a2", "z"), ("b", "b1", "w")], ["l0", "l1", "l2"]
+    )
+    f = energies_for(tree, 4, batch=8)
+    nodes = torch.tensor([0, 2, 5, 8, 1, 3, 4, 7])
+    reference = call_fn(fn, f, tree, nodes)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got64 = call_fn(fn, f, tree, nodes)
+        got32 = call_fn(fn, f.float(), tree, nodes)
+    assert got64.dtype == torch.float64 and got32.dtype == torch.float32
+    torch.testing.assert_close(got64, reference, atol=1e-12, rtol=0)
+    torch.testing.assert_close(got32.double(), reference, atol=1e-5, rtol=1e-6)
+
+
+def test_half_precision_gradients_reach_the_input() -> None:
+    f = energies_for(TOY, 2, dtype=torch.bfloat16).requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        (grad,) = torch.autograd.grad(prob.log_partition(f, TOY).sum(), f)
+    assert grad.dtype == torch.bfloat16
+    expected = prob.log_marginals(f.detach().double(), TOY).exp()  # d log Z / d f
+    torch.testing.assert_close(grad.double(), expected, atol=1e-2, rtol=0)
+
+
+def test_accepted_dtypes_are_exactly_the_ones_the_error_names() -> None:
+    with pytest.raises(TypeError, match="must be a floating-point tensor of dtype") as info:
+        prob.check_energies(torch.zeros(1, 5, dtype=torch.long), TOY)
+    named = info.value.args[0].split("of dtype ")[1].split(" (")[0].split(", ")
+    assert tuple(getattr(torch, name) for name in named) == prob.ENERGY_DTYPES
+    for dtype in prob.ENERGY_DTYPES:
+        prob.check_energies(torch.zeros(1, 5, dtype=dtype), TOY)  # accepted
+    others = [torch.complex64, torch.int32, torch.bool]
+    others += [getattr(torch, n) for n in ("float8_e4m3fn", "float8_e5m2") if hasattr(torch, n)]
+    for dtype in others:
+        with pytest.raises(TypeError, match=rf"got dtype {dtype}; convert with \.float\(\)"):
+            prob.check_energies(torch.zeros(1, 5, dtype=dtype), TOY)
+
+
+def test_huge_finite_energies_are_not_reported_as_infinite() -> None:
+    # 3e38 is finite in float32, but a sum of two overflows to inf
+    big = torch.full((2, 5), 3e38)
+    prob.check_energies(big, TOY)  # accepted
+    prob.check_energies(-big, TOY)
+    for bad, count in ((float("inf"), 1), (float("nan"), 1)):
+        f = big.clone()
+        f[1, 3] = bad
+        with pytest.raises(ValueError, match=rf"energies holds {count} NaN or infinite values"):
+            prob.check_energies(f, TOY)
+    f = big.clone()
+    f[0, 0], f[1, 4] = float("nan"), -float("inf")
+    with pytest.raises(ValueError, match="holds 2 NaN or infinite values"):
+        prob.check_energies(f, TOY)
+    # in float64 they are ordinary energies: log Z is the deepest path's energy
+    assert prob.log_partition(big.double(), TOY).tolist() == pytest.approx([6e38, 6e38])
+
+
 # ------------------------------------------------------------- gradients
 @pytest.mark.parametrize("linear", [True, False])
 @pytest.mark.parametrize("fn", ["log_partition", "log_marginals", "recursion", "dense"])
