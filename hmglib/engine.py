@@ -8,14 +8,21 @@
 * tqdm progress bars (the notebook form inside notebooks);
 * a per-epoch history (mean loss and its parts, validation metrics, seconds);
 * a checkpoint after every epoch and **exact resume**: model, optimiser,
-  scheduler, scaler, every random generator and the data order are restored,
-  so an interrupted run that is resumed ends with the same weights as an
-  uninterrupted one;
-* DDP when launched by ``torchrun`` (``WORLD_SIZE > 1``): a
-  :class:`~torch.utils.data.DistributedSampler`, logging and checkpoints on
-  rank 0 only;
+  scheduler, scaler, every random generator (of every rank) and the data order
+  are restored, and the DataLoader's generator, which seeds its worker
+  processes, is derived from ``(seed, epoch, rank)`` at the start of every
+  epoch, so an interrupted run that is resumed ends with the same weights as an
+  uninterrupted one, also with ``num_workers > 0`` and random augmentation;
+* a loss that is not finite (NaN or inf) stops the run with an error naming the
+  epoch and the step, before the optimiser step, so ``last.pt`` still holds the
+  last good epoch;
+* DDP when launched by ``torchrun`` (``WORLD_SIZE > 1``): the process group is
+  created (gloo on cpu, nccl on cuda) unless one exists, and destroyed at the end
+  if :func:`fit` created it; a :class:`~torch.utils.data.DistributedSampler`,
+  logging and checkpoints on rank 0 only;
 * the best epoch is chosen on *validation* data, never on the test set; with no
-  validation data the last epoch is the result.
+  validation data the last epoch is the result. A ``select`` metric that
+  ``evaluate`` does not return is reported before the first epoch.
 
 A loss is any callable ``loss_fn(output, targets)`` returning a scalar tensor, or
 an object whose ``.total`` is one (its other float-like fields are logged).
@@ -108,6 +115,77 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+#: how many process groups :func:`fit` has created in this process
+_groups_started = 0
+
+
+def _start_process_group(backend: str) -> None:
+    """Create the default process group from torchrun's environment (``env://``).
+
+    Every group gets its own key prefix in the rendezvous store. With the default
+    prefix, a second group in the same process (a second :func:`fit` call after
+    the first destroyed its group) would find the first group's addresses still
+    in the store and try to connect to sockets that are gone. Every rank calls
+    :func:`fit` equally often, so the counter agrees across ranks.
+    """
+    global _groups_started
+    store, rank, world = next(dist.rendezvous("env://"))
+    store = dist.PrefixStore(f"hmglib_fit_{_groups_started}", store)
+    _groups_started += 1
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world)
+
+
+def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    """The seed of the DataLoader's generator for one epoch of one rank.
+
+    It depends only on its arguments, so a resumed run gives its worker processes
+    (whose seeds the loader draws from this generator) the same seeds as an
+    uninterrupted run, and ranks do not share augmentation randomness.
+    """
+    words = np.random.SeedSequence([seed % 2**64, epoch, rank]).generate_state(2, np.uint32)
+    return (int(words[0]) << 31 | int(words[1])) & (2**63 - 1)
+
+
+def _check_select(select: tuple[str, str], evaluate: Callable[[nn.Module, Dataset], Any],
+                  val_data: Dataset, model: nn.Module, history: list[dict[str, float]]) -> str:
+    """An error message if ``evaluate`` does not return the ``select`` metric, else ``""``.
+
+    Uses the validation metrics of a resumed run's history when there are some;
+    otherwise runs ``evaluate`` once on the untrained model, with every random
+    generator and the model's train/eval mode restored afterwards (so the run is
+    the same as without the check).
+    """
+    names = [k[4:] for k in history[-1] if k.startswith("val/")] if history else []
+    if not names:
+        rng, was_training = _rng_state(), model.training
+        try:
+            names = list(evaluate(model, val_data))
+        finally:
+            _set_rng_state(rng)
+            model.train(was_training)
+    if select[0] in names:
+        return ""
+    return (f"select=({select[0]!r}, {select[1]!r}) names a metric that evaluate does not "
+            f"return; evaluate(model, val_data) returns {sorted(names)}. Pick one of those "
+            "for select, or make evaluate return the metric.")
+
+
+def _bad_loss_message(what: str, epoch: int, step: int, out: Path | None) -> str:
+    """The error for a loss that is not finite (``what``: its value, and where) at
+    ``step`` (0-based) of ``epoch``."""
+    last = out / "last.pt" if out is not None else None
+    if last is not None and epoch > 0 and last.is_file():
+        kept = (f"{last} holds epoch {epoch - 1}, the last good one; fix the cause and "
+                "continue from it with resume=True.")
+    elif last is not None:
+        kept = "no epoch finished, so no checkpoint was written; fix the cause and start again."
+    else:
+        kept = "no checkpoint is kept (out_dir=None)."
+    return (f"the training loss is {what} at epoch {epoch}, step {step} (both 0-based); "
+            "the run stopped before the optimiser step. Lower the learning rate or clip "
+            "gradients, and check the inputs and targets for NaN or inf. " + kept)
+
+
 def _loss_parts(value: Any) -> tuple[torch.Tensor, dict[str, float]]:
     if isinstance(value, torch.Tensor):
         return value, {}
@@ -195,7 +273,8 @@ def fit(
             epoch (saved as ``best.pt``). Default: the last epoch is the result.
         out_dir: where ``last.pt``, ``best.pt`` and ``history.json`` go (rank 0).
         resume: continue from ``out_dir/last.pt`` if it exists.
-        seed: seeds the data order (epoch ``e`` shuffles with ``seed`` and ``e``).
+        seed: seeds the data order (epoch ``e`` shuffles with ``seed`` and ``e``) and
+            the DataLoader workers (their seeds derive from ``seed``, ``e`` and the rank).
         device: default :func:`pick_device`.
         amp: mixed precision; default on for cuda, off elsewhere.
         num_workers: DataLoader workers.
@@ -205,12 +284,21 @@ def fit(
             time slot); ``resume=True`` continues the same run later.
         on_epoch_end: ``callback(epoch, history_row)`` on rank 0.
 
+    Under ``torchrun`` (``WORLD_SIZE > 1``) every rank calls :func:`fit`; it
+    creates the process group if none exists (and destroys it before returning),
+    wraps ``model`` in DDP and waits at the end until rank 0 has written its
+    checkpoint, so a following ``fit(..., resume=True)`` on any rank reads it.
+
     Returns:
         :class:`FitResult`; ``model`` holds the last epoch's weights (load
         ``best.pt`` for the selected epoch).
 
     Raises:
-        ValueError: bad arguments (the message names them).
+        ValueError: bad arguments (the message names them), also a ``select``
+            metric that ``evaluate`` does not return (before any training step).
+        FloatingPointError: the loss is NaN or inf; the message names the epoch and
+            the step. No optimiser step is taken with it, and ``last.pt`` keeps the
+            last completed epoch, to resume from after the fix.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}.")
@@ -229,119 +317,163 @@ def fit(
     started_pg = False
     if distributed:
         if not dist.is_initialized():
-            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+            _start_process_group("nccl" if dev.type == "cuda" else "gloo")
             started_pg = True
         if dev.type == "cuda":
             dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
             torch.cuda.set_device(dev)
     rank = dist.get_rank() if distributed else 0
-    main = rank == 0
+    try:
+        main = rank == 0
 
-    model.to(dev)
-    net: nn.Module = model
-    if distributed:
-        net = nn.parallel.DistributedDataParallel(
-            model, device_ids=[dev.index] if dev.type == "cuda" else None)
+        model.to(dev)
+        net: nn.Module = model
+        if distributed:
+            net = nn.parallel.DistributedDataParallel(
+                model, device_ids=[dev.index] if dev.type == "cuda" else None)
 
-    sampler = DistributedSampler(train_data, num_replicas=world, rank=rank, shuffle=True,
-                                 seed=seed, drop_last=distributed)
-    if len(sampler) < batch_size:
-        raise ValueError(f"train_data gives {len(sampler)} samples per process, fewer than "
-                         f"batch_size={batch_size}; lower batch_size.")
-    loader = DataLoader(train_data, batch_size=batch_size, sampler=sampler, drop_last=True,
-                        num_workers=num_workers, collate_fn=collate_fn,
-                        pin_memory=dev.type == "cuda",
-                        generator=torch.Generator().manual_seed(seed))
+        sampler = DistributedSampler(train_data, num_replicas=world, rank=rank, shuffle=True,
+                                     seed=seed, drop_last=distributed)
+        if len(sampler) < batch_size:
+            raise ValueError(f"train_data gives {len(sampler)} samples per process, fewer than "
+                             f"batch_size={batch_size}; lower batch_size.")
+        # re-seeded from (seed, epoch, rank) before every epoch: it seeds the workers
+        loader_gen = torch.Generator()
+        loader = DataLoader(train_data, batch_size=batch_size, sampler=sampler, drop_last=True,
+                            num_workers=num_workers, collate_fn=collate_fn,
+                            pin_memory=dev.type == "cuda", generator=loader_gen)
 
-    amp_dtype = _amp_dtype(dev, amp)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+        amp_dtype = _amp_dtype(dev, amp)
+        scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
 
-    out = Path(out_dir) if out_dir is not None else None
-    if out is not None and main:
-        out.mkdir(parents=True, exist_ok=True)
-    result = FitResult(out_dir=out)
-    best_value = -math.inf if (select and select[1] == "max") else math.inf
-    start = 0
-    if resume and out is not None and (out / "last.pt").is_file():
-        ckpt = torch.load(out / "last.pt", map_location=dev, weights_only=True)
-        unwrap(net).load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if scheduler is not None and ckpt.get("scheduler") is not None:
-            scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
-        _set_rng_state(ckpt["rng"])
-        result.history = list(ckpt["history"])
-        result.best_epoch = ckpt["best_epoch"]
-        best_value = ckpt["best_value"]
-        start = ckpt["epoch"] + 1
-
-    end = epochs if stop_after is None else min(epochs, start + stop_after)
-    for epoch in range(start, end):
-        net.train()
-        sampler.set_epoch(epoch)
-        t0 = time.perf_counter()
-        total, n_batches, parts_sum = 0.0, 0, {}
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not (progress and main),
-                   leave=False)
-        for inputs, targets in bar:
-            inputs, targets = _to(inputs, dev), _to(targets, dev)
-            with torch.autocast(dev.type, dtype=amp_dtype or torch.float32,
-                                enabled=amp_dtype is not None):
-                output = net(inputs)
-                loss, parts = _loss_parts(loss_fn(output, targets))
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            total += float(loss.detach())
-            n_batches += 1
-            for k, v in parts.items():
-                parts_sum[k] = parts_sum.get(k, 0.0) + v
-            bar.set_postfix(loss=f"{total / n_batches:.4f}")
-        if scheduler is not None:
-            scheduler.step()
-        row: dict[str, float] = {"epoch": epoch, "loss": total / max(n_batches, 1)}
-        row.update({k: v / max(n_batches, 1) for k, v in parts_sum.items()})
-        if distributed:  # the mean loss over ranks, so every rank logs the same
-            t = torch.tensor([row["loss"]], device=dev)
-            dist.all_reduce(t)
-            row["loss"] = float(t) / world
-        if evaluate is not None and val_data is not None and main:
-            row.update({f"val/{k}": float(v) for k, v in evaluate(unwrap(net), val_data).items()})
-        row["seconds"] = time.perf_counter() - t0
-        result.history.append(row)
-        if select is not None and main:
-            value = row[f"val/{select[0]}"] if f"val/{select[0]}" in row else None
-            if value is None:
-                raise KeyError(f"select metric '{select[0]}' is not among evaluate's metrics "
-                               f"{[k[4:] for k in row if k.startswith('val/')]}.")
-            better = value > best_value if select[1] == "max" else value < best_value
-            if better:
-                best_value, result.best_epoch = value, epoch
-                if out is not None:
-                    _atomic_save({"epoch": epoch, "model": unwrap(net).state_dict(),
-                                  select[0]: value}, out / "best.pt")
-        elif select is None:
-            result.best_epoch = epoch
+        out = Path(out_dir) if out_dir is not None else None
         if out is not None and main:
-            _atomic_save({
-                "epoch": epoch,
-                "model": unwrap(net).state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "scaler": scaler.state_dict(),
-                "rng": _rng_state(),
-                "history": result.history,
-                "best_epoch": result.best_epoch,
-                "best_value": best_value,
-            }, out / "last.pt")
-            (out / "history.json").write_text(json.dumps(result.history, indent=1))
-        if on_epoch_end is not None and main:
-            on_epoch_end(epoch, row)
-        net.train()
-    if started_pg:
-        dist.barrier()
-        dist.destroy_process_group()
+            out.mkdir(parents=True, exist_ok=True)
+        result = FitResult(out_dir=out)
+        best_value = -math.inf if (select and select[1] == "max") else math.inf
+        start = 0
+        if resume and out is not None and (out / "last.pt").is_file():
+            ckpt = torch.load(out / "last.pt", map_location=dev, weights_only=True)
+            unwrap(net).load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            if scheduler is not None and ckpt.get("scheduler") is not None:
+                scheduler.load_state_dict(ckpt["scheduler"])
+            scaler.load_state_dict(ckpt["scaler"])
+            per_rank = ckpt.get("rng_ranks")
+            _set_rng_state(per_rank[rank] if per_rank is not None and len(per_rank) == world
+                           else ckpt["rng"])
+            result.history = list(ckpt["history"])
+            result.best_epoch = ckpt["best_epoch"]
+            best_value = ckpt["best_value"]
+            start = ckpt["epoch"] + 1
+
+        if select is not None:  # before any training step, not after the first epoch
+            problem = _check_select(select, evaluate, val_data, unwrap(net),
+                                    result.history) if main else ""
+            if distributed:  # evaluate runs on rank 0; every rank stops with it
+                box = [problem]
+                dist.broadcast_object_list(box, src=0)
+                problem = box[0]
+            if problem:
+                raise ValueError(problem)
+
+        end = epochs if stop_after is None else min(epochs, start + stop_after)
+        for epoch in range(start, end):
+            net.train()
+            sampler.set_epoch(epoch)
+            loader_gen.manual_seed(_epoch_seed(seed, epoch, rank))
+            t0 = time.perf_counter()
+            total, n_batches, parts_sum = 0.0, 0, {}
+            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}",
+                       disable=not (progress and main), leave=False)
+            for step, (inputs, targets) in enumerate(bar):
+                inputs, targets = _to(inputs, dev), _to(targets, dev)
+                with torch.autocast(dev.type, dtype=amp_dtype or torch.float32,
+                                    enabled=amp_dtype is not None):
+                    output = net(inputs)
+                    loss, parts = _loss_parts(loss_fn(output, targets))
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                loss_value = float(loss.detach())
+                bad = not math.isfinite(loss_value)
+                if distributed:  # every rank stops at the same step
+                    flag = torch.tensor([float(bad)], device=dev)
+                    dist.all_reduce(flag)
+                    bad = bool(flag.item() > 0)
+                if bad:
+                    if not math.isfinite(loss_value):
+                        what = f"{loss_value}" + (f" on rank {rank}" if distributed else "")
+                    else:
+                        what = "not finite on another rank"
+                    raise FloatingPointError(_bad_loss_message(what, epoch, step, out))
+                scaler.step(optimizer)
+                scaler.update()
+                total += loss_value
+                n_batches += 1
+                for k, v in parts.items():
+                    parts_sum[k] = parts_sum.get(k, 0.0) + v
+                bar.set_postfix(loss=f"{total / n_batches:.4f}")
+            if scheduler is not None:
+                scheduler.step()
+            row: dict[str, float] = {"epoch": epoch, "loss": total / max(n_batches, 1)}
+            row.update({k: v / max(n_batches, 1) for k, v in parts_sum.items()})
+            if distributed:  # the mean loss over ranks, so every rank logs the same
+                t = torch.tensor([row["loss"]], device=dev)
+                dist.all_reduce(t)
+                row["loss"] = float(t) / world
+                # DDP sends rank 0's buffers (BatchNorm statistics) before each forward,
+                # but the last forward updated each rank's own: make them rank 0's, so
+                # every rank holds the model that rank 0 evaluates and saves
+                for buf in unwrap(net).buffers():
+                    dist.broadcast(buf, src=0)
+            if evaluate is not None and val_data is not None and main:
+                metrics = evaluate(unwrap(net), val_data)
+                row.update({f"val/{k}": float(v) for k, v in metrics.items()})
+            row["seconds"] = time.perf_counter() - t0
+            result.history.append(row)
+            if select is not None and main:
+                value = row[f"val/{select[0]}"] if f"val/{select[0]}" in row else None
+                if value is None:
+                    raise KeyError(f"select metric '{select[0]}' is not among evaluate's metrics "
+                                   f"{[k[4:] for k in row if k.startswith('val/')]} after epoch "
+                                   f"{epoch}; make evaluate return the same metrics every "
+                                   "epoch.")
+                better = value > best_value if select[1] == "max" else value < best_value
+                if better:
+                    best_value, result.best_epoch = value, epoch
+                    if out is not None:
+                        _atomic_save({"epoch": epoch, "model": unwrap(net).state_dict(),
+                                      select[0]: value}, out / "best.pt")
+            elif select is None:
+                result.best_epoch = epoch
+            # every rank's generators, so each rank resumes its own streams
+            rng = _rng_state()
+            rng_ranks = None
+            if distributed and out is not None:
+                rng_ranks = [None] * world
+                dist.all_gather_object(rng_ranks, rng)
+            if out is not None and main:
+                _atomic_save({
+                    "epoch": epoch,
+                    "model": unwrap(net).state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "scaler": scaler.state_dict(),
+                    "rng": rng,
+                    "rng_ranks": rng_ranks,
+                    "history": result.history,
+                    "best_epoch": result.best_epoch,
+                    "best_value": best_value,
+                }, out / "last.pt")
+                (out / "history.json").write_text(json.dumps(result.history, indent=1))
+            if on_epoch_end is not None and main:
+                on_epoch_end(epoch, row)
+            net.train()
+        if distributed:  # every rank sees rank 0's checkpoint once fit returns
+            dist.barrier()
+    finally:
+        if started_pg:
+            dist.destroy_process_group()
     return result
 
 

@@ -122,3 +122,44 @@ def test_pretrained_offline_says_so(monkeypatch) -> None:
 def test_bn_momentum_is_the_official_one_by_default() -> None:
     assert small().blocks[0].conv[1].momentum == 0.01
     assert small(bn_momentum=0.1).blocks[2].conv[4].momentum == 0.1
+
+
+@pytest.mark.parametrize(("images", "error", "message"), [
+    (torch.rand(3, 16, 16), ValueError,
+     r"one image without a batch dimension: add one with images\.unsqueeze\(0\)"),
+    (torch.rand(2, 2, 3, 16, 16), ValueError,
+     r"5-D with shape \(2, 2, 3, 16, 16\): flatten the leading dimensions with "
+     r"images\.flatten\(0, 1\)"),
+    (torch.rand(16, 16), ValueError, r"2-D with shape \(16, 16\): reshape images"),
+    (torch.rand(2, 1, 16, 16), ValueError,
+     r"dimension 1 holds the 3 channels its backbone takes; images has shape "
+     r"\(2, 1, 16, 16\); grey images .*"
+     r"images\.expand\(-1, 3, -1, -1\)"),
+    (torch.rand(2, 16, 16, 3), ValueError, r"shape \(2, 16, 16, 3\); channels-last .*"
+                                           r"images\.permute\(0, 3, 1, 2\)"),
+    (torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8), TypeError,
+     r"got images of dtype torch\.uint8 and shape \(2, 3, 16, 16\); convert with "
+     r"images\.float\(\) / 255 and normalise"),
+    ([torch.rand(3, 16, 16)], TypeError, r"got list; stack the images with torch\.stack"),
+], ids=["no-batch-dim", "5d", "2d", "grey", "channels-last", "uint8", "list"])
+def test_bad_images_say_how_to_fix_them(images, error, message) -> None:
+    model = small()
+    with pytest.raises(error, match=message):
+        model(images)
+
+
+def test_channel_check_follows_the_backbone() -> None:
+    class GreyNet(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 4, 3)
+            self.out_channels = 4
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.conv(x)
+
+    model = HRN(TREE, backbone=GreyNet(), feature_dim=6).eval()
+    assert model.in_channels == 1 and small().in_channels == 3
+    assert model(torch.rand(2, 1, 8, 8)).leaf_logits.shape == (2, 4)
+    with pytest.raises(ValueError, match=r"\(B, 1, H, W\): dimension 1 holds the 1 channels"):
+        model(torch.rand(2, 3, 8, 8))

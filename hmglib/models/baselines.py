@@ -27,7 +27,7 @@ from torchvision.models import WeightsEnum
 
 from hmglib.hierarchy import LabelTree
 from hmglib.models.backbones import resolve_backbone
-from hmglib.models.hrn import GranularityBlock, HRNOutput
+from hmglib.models.hrn import GranularityBlock, HRNOutput, check_images, input_channels
 
 __all__ = ["FlatClassifier", "PerLevelClassifier", "CHMCNN", "SoftmaxLevelsOutput",
            "CHMCNNOutput"]
@@ -76,6 +76,7 @@ class _Trunk(nn.Module):
         self.block = GranularityBlock(channels, feature_dim, bn_momentum)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        check_images(images, input_channels(self.backbone), model="the baseline")
         return torch.relu(self.block(self.backbone(images)))  # (B, D)
 
 

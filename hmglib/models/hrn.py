@@ -32,7 +32,57 @@ from torchvision.models import WeightsEnum
 from hmglib.hierarchy import LabelTree
 from hmglib.models.backbones import resolve_backbone
 
-__all__ = ["HRN", "HRNOutput", "GranularityBlock"]
+__all__ = ["HRN", "HRNOutput", "GranularityBlock", "check_images", "input_channels"]
+
+
+def input_channels(backbone: nn.Module) -> int | None:
+    """The channels a backbone's first convolution takes (3 for every named
+    backbone), or ``None`` when it has no :class:`~torch.nn.Conv2d`."""
+    first = next((m for m in backbone.modules() if isinstance(m, nn.Conv2d)), None)
+    return None if first is None else first.in_channels
+
+
+def check_images(images: object, channels: int | None = 3, name: str = "images",
+                 model: str = "HRN") -> None:
+    """Raise a clear error unless ``images`` is a ``(B, channels, H, W)`` float batch.
+
+    Args:
+        images: what was passed to ``model``'s forward.
+        channels: the channels the backbone takes (``None``: any).
+        name: the argument's name in the message.
+        model: the model's name in the message.
+
+    Raises:
+        TypeError: not a tensor, or not floating point (e.g. ``uint8`` images).
+        ValueError: not 4-D (e.g. one image without its batch dimension), or the
+            wrong number of channels in dimension 1.
+    """
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{model} takes {name} as a tensor (B, 3, H, W) float, got "
+                        f"{type(images).__name__}; stack the images with torch.stack.")
+    shape = tuple(images.shape)
+    want = f"(B, {channels if channels is not None else 'C'}, H, W)"
+    if images.dim() == 3:
+        raise ValueError(f"{model} takes a batch of images {want}; {name} has shape {shape}, "
+                         "one image without a batch dimension: add one with "
+                         f"{name}.unsqueeze(0).")
+    if images.dim() != 4:
+        hint = (f"flatten the leading dimensions with {name}.flatten(0, 1)"
+                if images.dim() == 5 else f"reshape {name} to {want}")
+        raise ValueError(f"{model} takes a batch of images {want}; {name} is {images.dim()}-D "
+                         f"with shape {shape}: {hint}.")
+    if channels is not None and shape[1] != channels:
+        hint = (f"; channels-last images (B, H, W, {channels}) become (B, {channels}, H, W) "
+                f"with {name}.permute(0, 3, 1, 2)" if shape[-1] == channels else "")
+        if shape[1] == 1 and channels == 3:
+            hint += f"; grey images become 3-channel with {name}.expand(-1, 3, -1, -1)"
+        raise ValueError(f"{model} takes {want}: dimension 1 holds the {channels} channels "
+                         f"its backbone takes; {name} has shape {shape}{hint}.")
+    if not images.is_floating_point():
+        raise TypeError(f"{model} takes float images (normalised as the backbone's weights "
+                        f"expect), got {name} of dtype {images.dtype} and shape {shape}; "
+                        f"convert with {name}.float() / 255 and normalise (e.g. with the "
+                        "weights' transforms()).")
 
 
 @dataclass
@@ -155,6 +205,8 @@ class HRN(nn.Module):
             raise ValueError(f"HRN needs a tree of at least 2 levels, got {tree!r}.")
         self.tree = tree
         self.backbone, channels = resolve_backbone(backbone, weights)
+        #: the image channels the backbone takes (checked in :meth:`forward`)
+        self.in_channels = input_channels(self.backbone)
         self.gsb, self.linear_combination, self.relu = gsb, linear_combination, relu
         n_blocks = tree.num_levels if gsb else 1
         self.blocks = nn.ModuleList(GranularityBlock(channels, feature_dim, bn_momentum)
@@ -173,7 +225,14 @@ class HRN(nn.Module):
         return [torch.relu(h) for h in f] if self.relu else f
 
     def forward(self, images: torch.Tensor) -> HRNOutput:
-        """``(B, 3, H, W)`` float → :class:`HRNOutput`."""
+        """``(B, 3, H, W)`` float → :class:`HRNOutput`.
+
+        Raises:
+            ValueError: ``images`` is not ``(B, 3, H, W)`` (the message says how to
+                reshape it).
+            TypeError: ``images`` is not a float tensor (e.g. ``uint8``).
+        """
+        check_images(images, self.in_channels)
         fmap = self.backbone(images)  # (B, C, h, w)
         h = self.level_features(fmap)  # L x (B, D)
         level_logits = [head(x) for head, x in zip(self.heads, h, strict=True)]  # L x (B, C_l)
