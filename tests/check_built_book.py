@@ -1,9 +1,12 @@
-"""Check a built book: every chapter page shows its figures and no error output.
+"""Check a built book: every chapter page shows its figures and no error output,
+and say how long each chapter's execution took against its profile's budget.
 
     python tests/check_built_book.py _build/html
 
 Run by `make book` and `make test` after the build (a built page is not
-something pytest can see, since the build runs after the tests).
+something pytest can see, since the build runs after the tests). A chapter that
+ran past its budget is reported with its slowest cells; that is a warning, not a
+failure (a loaded machine is slow, not broken).
 """
 
 from __future__ import annotations
@@ -39,8 +42,48 @@ def problems(html_dir: Path) -> list[str]:
     return found
 
 
+def execution_times(html_dir: Path) -> list[str]:
+    """One line per executed chapter: its time against its profile's budget, and,
+    past the budget, its three slowest cells. Read from the build's jupyter-cache."""
+    from jupyter_cache import get_cache
+
+    from hmglib.profile import PROFILES
+
+    cache_dir = html_dir.parent / ".jupyter_cache"
+    if not cache_dir.is_dir():
+        return [f"{cache_dir}: no execution cache, so no execution times"]
+    cache = get_cache(str(cache_dir))
+    latest = {}
+    for record in cache.list_cache_records():
+        if record.uri not in latest or record.created > latest[record.uri].created:
+            latest[record.uri] = record
+    lines = []
+    for uri, record in sorted(latest.items()):
+        nb = cache.get_cache_bundle(record.pk).nb
+        params = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+        printed = "".join(o.get("text", "") for c in params for o in c.get("outputs", []))
+        match = re.search(r"profile: (\w+)", printed)
+        if match is None or match.group(1) not in PROFILES:
+            lines.append(f"{Path(uri).name}: no profile printed by its parameters cell")
+            continue
+        profile = PROFILES[match.group(1)]
+        cells = [tuple(c) for c in (record.data or {}).get("cell_seconds", [])]
+        seconds = (record.data or {}).get("execution_seconds") or sum(c[1] for c in cells)
+        verdict = "within" if seconds <= profile.time_budget_s else "PAST"
+        lines.append(f"{Path(uri).name}: {seconds:.0f} s, {verdict} the {profile.name} "
+                     f"profile's {profile.time_budget_s:.0f}-s budget")
+        if seconds > profile.time_budget_s:
+            if not cells:
+                lines.append("    (executed by the build itself: no cell times recorded)")
+            for index, secs, first in sorted(cells, key=lambda c: -c[1])[:3]:
+                lines.append(f"    cell {index}: {secs:.0f} s ({first!r})")
+    return lines
+
+
 if __name__ == "__main__":
     html = Path(sys.argv[1] if len(sys.argv) > 1 else "_build/html")
+    for line in execution_times(html):
+        print(line)
     bad = problems(html)
     for line in bad:
         print(line, file=sys.stderr)
