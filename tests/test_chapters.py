@@ -18,8 +18,8 @@ from chapter_execution import execute_into_cache
 from conftest import ROOT
 
 QUICK_CACHE = ROOT / "_build" / "quick" / "_build" / ".jupyter_cache"
-# The slowest quick-profile cell takes about 10 s on a quiet 2-core machine; 180 s is
-# a margin of more than 3x for a loaded one, and bounds what a lost kernel message costs.
+# The slowest quick-profile cell takes 11 s on a quiet 2-core machine (chapter 4): 180 s
+# leaves a loaded machine 16x, and bounds what a lost kernel message would cost.
 CELL_TIMEOUT_S = 180
 
 
