@@ -184,6 +184,9 @@ def execute_chapter(path: Path, *, timeout_s: float, budget_s: float, profile: s
     sent: dict[int, float] = {}
 
     def on_start(cell, cell_index: int) -> None:
+        if cell.cell_type != "code" or not cell.source.strip():
+            watch.cell = None  # nbclient calls this hook for cells it then skips
+            return
         if watch.kernel is None and client.km is not None:
             pid = client.km.provisioner.process.pid  # the kernel's own process
             watch.kernel = psutil.Process(pid)
