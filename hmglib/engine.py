@@ -170,20 +170,24 @@ def _check_select(select: tuple[str, str], evaluate: Callable[[nn.Module, Datase
             "for select, or make evaluate return the metric.")
 
 
+def _checkpoint_note(epoch: int, out: Path | None) -> str:
+    """What a run stopped during ``epoch`` leaves to resume from."""
+    last = out / "last.pt" if out is not None else None
+    if last is not None and epoch > 0 and last.is_file():
+        return (f"{last} holds epoch {epoch - 1}, the last good one; fix the cause and "
+                "continue from it with resume=True.")
+    if last is not None:
+        return "no epoch finished, so no checkpoint was written; fix the cause and start again."
+    return "no checkpoint is kept (out_dir=None)."
+
+
 def _bad_loss_message(what: str, epoch: int, step: int, out: Path | None) -> str:
     """The error for a loss that is not finite (``what``: its value, and where) at
     ``step`` (0-based) of ``epoch``."""
-    last = out / "last.pt" if out is not None else None
-    if last is not None and epoch > 0 and last.is_file():
-        kept = (f"{last} holds epoch {epoch - 1}, the last good one; fix the cause and "
-                "continue from it with resume=True.")
-    elif last is not None:
-        kept = "no epoch finished, so no checkpoint was written; fix the cause and start again."
-    else:
-        kept = "no checkpoint is kept (out_dir=None)."
     return (f"the training loss is {what} at epoch {epoch}, step {step} (both 0-based); "
             "the run stopped before the optimiser step. Lower the learning rate or clip "
-            "gradients, and check the inputs and targets for NaN or inf. " + kept)
+            "gradients, and check the inputs and targets for NaN or inf. "
+            + _checkpoint_note(epoch, out))
 
 
 def _loss_parts(value: Any) -> tuple[torch.Tensor, dict[str, float]]:
@@ -298,7 +302,10 @@ def fit(
             metric that ``evaluate`` does not return (before any training step).
         FloatingPointError: the loss is NaN or inf; the message names the epoch and
             the step. No optimiser step is taken with it, and ``last.pt`` keeps the
-            last completed epoch, to resume from after the fix.
+            last completed epoch, to resume from after the fix. A ``ValueError``
+            raised by the model or the loss during training (e.g. NaN logits
+            refused by :class:`~hmglib.losses.HRNLoss`) is raised again with the
+            epoch, the step and the checkpoint left.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}.")
@@ -388,10 +395,14 @@ def fit(
                        disable=not (progress and main), leave=False)
             for step, (inputs, targets) in enumerate(bar):
                 inputs, targets = _to(inputs, dev), _to(targets, dev)
-                with torch.autocast(dev.type, dtype=amp_dtype or torch.float32,
-                                    enabled=amp_dtype is not None):
-                    output = net(inputs)
-                    loss, parts = _loss_parts(loss_fn(output, targets))
+                try:
+                    with torch.autocast(dev.type, dtype=amp_dtype or torch.float32,
+                                        enabled=amp_dtype is not None):
+                        output = net(inputs)
+                        loss, parts = _loss_parts(loss_fn(output, targets))
+                except ValueError as exc:  # an input or output refused, e.g. NaN logits
+                    raise ValueError(f"at epoch {epoch}, step {step} (both 0-based): {exc} "
+                                     + _checkpoint_note(epoch, out)) from exc
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 loss_value = float(loss.detach())

@@ -235,3 +235,21 @@ def test_non_finite_loss_in_the_first_epoch_says_there_is_no_checkpoint(tmp_path
         engine.fit(model, lambda o, t: ce(o, t) * math.nan, make_data(), epochs=1,
                    optimizer=opt, batch_size=8, out_dir=tmp_path, progress=False)
     assert not (tmp_path / "last.pt").exists()
+
+
+def test_a_loss_refusing_its_input_names_the_epoch_and_step(tmp_path) -> None:
+    steps_per_epoch = 48 // 8
+    calls = []
+
+    def refuses(output, targets):  # as HRNLoss refuses NaN logits
+        calls.append(1)
+        if len(calls) == steps_per_epoch + 3:
+            raise ValueError("leaf_logits holds 4 NaN or infinite values")
+        return ce(output, targets)
+
+    model, opt, _ = make_run()
+    with pytest.raises(ValueError, match=r"at epoch 1, step 2 \(both 0-based\): leaf_logits "
+                                         r"holds 4 NaN.*last\.pt holds epoch 0"):
+        engine.fit(model, refuses, make_data(), epochs=3, optimizer=opt, batch_size=8,
+                   out_dir=tmp_path, progress=False)
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 0
