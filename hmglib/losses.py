@@ -33,6 +33,7 @@ from hmglib.probability import (
     _log_marginal_of_any,
     _upcast,
     check_energies,
+    check_finite,
     check_nodes,
 )
 
@@ -46,17 +47,6 @@ def _check_batch(batch: int, fn: str, what: str, alternative: str = "") -> None:
         raise ValueError(
             f"{fn}: the batch is empty ({what} has 0 rows); the mean loss over no samples is "
             f"undefined (NaN). Skip empty batches before calling the loss{alternative}."
-        )
-
-
-def _check_finite(x: torch.Tensor, what: str) -> None:
-    """Refuse NaN or infinite values, counting them."""
-    with torch.no_grad():
-        bad = int((~torch.isfinite(x)).sum())
-    if bad:
-        raise ValueError(
-            f"{what} holds {bad} NaN or infinite values; logits must be finite "
-            "(check the model's outputs and the learning rate)."
         )
 
 
@@ -115,7 +105,6 @@ def _check_reduction(reduction: str) -> None:
 def _marginal_nll(
     energies: torch.Tensor, targets: torch.Tensor, tree: LabelTree, reduction: str, method: str
 ) -> torch.Tensor:
-    _check_reduction(reduction)
     nll = -_log_marginal_of_any(energies, targets, tree, method)  # (B,), float32 or float64
     if reduction == "mean":
         return nll.mean()
@@ -222,7 +211,7 @@ class HRNLoss(nn.Module):
                 f"({batch}, {self.num_leaves}): one row per sample of node_logits, one column "
                 f"per leaf ('{tree.level_names[-1]}') in leaf order."
             )
-        _check_finite(leaf_logits, "HRNLoss: leaf_logits")
+        check_finite(leaf_logits, "HRNLoss: leaf_logits", "logits")
         targets = check_nodes(targets, batch, tree, "HRNLoss: targets")
         _check_batch(batch, "HRNLoss", "node_logits")
         targets = targets.to(node_logits.device)
@@ -251,7 +240,7 @@ def _float_input(x: torch.Tensor, shape: tuple[int, ...], what: str) -> None:
         raise TypeError(f"{what} must be a float tensor of shape {shape}.")
     if tuple(x.shape) != shape:
         raise ValueError(f"{what} has shape {tuple(x.shape)}, expected {shape}.")
-    _check_finite(x, what)
+    check_finite(x, what, "logits")
 
 
 def _empty_mean(x: torch.Tensor) -> torch.Tensor:

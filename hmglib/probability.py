@@ -60,6 +60,7 @@ __all__ = [
     "DENSE_MAX_NODES",
     "ENERGY_DTYPES",
     "check_energies",
+    "check_finite",
     "check_nodes",
     "path_energies",
     "log_subtree_sums",
@@ -215,11 +216,21 @@ def check_energies(energies: torch.Tensor, tree: LabelTree, what: str = "energie
             f"expected (B, {tree.num_nodes}), one energy per node in level-major node order "
             "(concatenate the per-level outputs)."
         )
+    check_finite(energies, what)
+
+
+def check_finite(x: torch.Tensor, what: str, kind: str = "energies") -> None:
+    """Raise a ``ValueError`` counting the NaN/inf elements of ``x`` (any shape), if any.
+
+    The count is taken element by element, so large finite values are never
+    reported as infinite. ``what`` names the input and ``kind`` what it holds
+    (``"energies"``, ``"logits"``) in the message.
+    """
     with torch.no_grad():
-        bad = int((~torch.isfinite(energies)).sum())
+        bad = int((~torch.isfinite(x)).sum())
     if bad:
         raise ValueError(
-            f"{what} holds {bad} NaN or infinite values; energies must be finite "
+            f"{what} holds {bad} NaN or infinite values; {kind} must be finite "
             "(check the model's outputs and the learning rate)."
         )
 
