@@ -21,55 +21,29 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 import torch
-from torch import nn
 from torch.utils.data import Dataset
 
-from hmglib import engine, losses, metrics, profile
+from hmglib import atomic, engine, metrics, profile
 from hmglib.data import CoarsenedDataset, HierShapes, coarsen_labels
 from hmglib.hierarchy import LabelTree
+from hmglib.losses import get_loss
+from hmglib.models import get_model, list_models, model_loss
+from hmglib.probability import ENERGY_FNS
 from hmglib.recipes import HRN_RECIPES, hrn_optimizer, hrn_recipe_name, hrn_transforms
 
-__all__ = ["main", "build_model", "build_datasets", "build_loss", "METHODS", "DATASETS"]
+__all__ = ["main", "parser", "build_datasets", "DATASETS"]
 
-METHODS = ("hrn", "flat", "per-level", "chmcnn")
+#: The datasets ``hmg train --dataset`` takes.
 DATASETS = ("hiershapes", "cub200", "aircraft", "cars")
-
-
-def build_model(method: str, tree: LabelTree, backbone: str, weights: str | None = None
-                ) -> nn.Module:
-    """The model of ``method`` over ``tree`` (see :data:`METHODS`), its backbone
-    initialised from ``weights`` (a weights name of that backbone, or ``None``)."""
-    from hmglib.models import HRN
-    from hmglib.models.baselines import CHMCNN, FlatClassifier, PerLevelClassifier
-
-    classes = {"hrn": HRN, "flat": FlatClassifier, "per-level": PerLevelClassifier,
-               "chmcnn": CHMCNN}
-    if method not in classes:
-        raise ValueError(f"unknown method '{method}'; choose one of {list(classes)}.")
-    return classes[method](tree, backbone=backbone, weights=weights)
-
-
-def build_loss(method: str, tree: LabelTree, energies: str = "sigmoid",
-               ce_reduction: str = "labelled") -> Callable:
-    """``loss(output, targets)`` for ``method``; targets are node indices at any level."""
-    if method == "hrn":
-        hrn = losses.HRNLoss(tree, energies=energies, ce_reduction=ce_reduction)
-        return lambda out, y: hrn(out.node_logits, out.leaf_logits, y)
-    if method == "flat":
-        return lambda out, y: losses.leaf_cross_entropy(out.leaf_logits, y, tree)
-    if method == "per-level":
-        return lambda out, y: losses.per_level_cross_entropy(out.level_logits, y, tree)
-    if method == "chmcnn":
-        return lambda out, y: losses.max_constraint_loss(out.node_logits, y, tree)
-    raise ValueError(f"unknown method '{method}'; choose one of {list(METHODS)}.")
 
 
 def build_datasets(cfg: dict) -> tuple[Dataset, Dataset | None, Dataset, LabelTree]:
@@ -106,6 +80,14 @@ def build_datasets(cfg: dict) -> tuple[Dataset, Dataset | None, Dataset, LabelTr
     return train, val, test, tree
 
 
+def _loss(cfg: dict, tree: LabelTree) -> torch.nn.Module:
+    """The loss of the run's model (:func:`hmglib.models.model_loss`) with its options."""
+    name = model_loss(cfg["method"])
+    options = ({"energy_fn": cfg["energy_fn"], "ce_reduction": cfg["ce_reduction"]}
+               if name == "hrn" else {})
+    return get_loss(name, tree, **options)
+
+
 def _report_table(report: dict[str, float], tree: LabelTree) -> pd.DataFrame:
     rows = []
     for level in tree.level_names:
@@ -116,11 +98,11 @@ def _report_table(report: dict[str, float], tree: LabelTree) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("level").round(2)
 
 
-def evaluate(model: nn.Module, data: Dataset, tree: LabelTree, energies: str = "sigmoid",
-             device: str | None = None) -> dict[str, float]:
+def _evaluate(model: torch.nn.Module, data: Dataset, tree: LabelTree, energy_fn: str,
+              device: str | None) -> dict[str, float]:
     """Every hierarchical metric of ``model`` on ``data`` (leaf-labelled)."""
-    out, y = engine.predict(model, data, device=device)
-    return metrics.hierarchical_report(out, y, tree, energies=energies)
+    report = functools.partial(metrics.hierarchical_report, tree=tree, energy_fn=energy_fn)
+    return engine.evaluate(model, data, report, device=device)
 
 
 def _print_report(report: dict[str, float], tree: LabelTree) -> None:
@@ -142,7 +124,7 @@ def _train(args: argparse.Namespace) -> int:
     cfg = {
         "method": args.method, "dataset": args.dataset, "root": args.root,
         "relabel": args.relabel, "rule": args.rule, "degrade": args.degrade,
-        "energies": args.energies, "ce_reduction": args.ce_reduction, "recipe": name,
+        "energy_fn": args.energy_fn, "ce_reduction": args.ce_reduction, "recipe": name,
         "backbone": backbone, "weights": None if weights == "none" else weights,
         "epochs": args.epochs or (max(1, min(prof.epochs, recipe.epochs)) if synthetic
                                   else recipe.epochs),
@@ -153,19 +135,20 @@ def _train(args: argparse.Namespace) -> int:
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(cfg, indent=1))
+    atomic.write_json(out / "config.json", cfg)
     train, val, test, tree = build_datasets(cfg)
     engine.seed_everything(cfg["seed"])
-    model = build_model(cfg["method"], tree, cfg["backbone"], cfg["weights"])
+    model = get_model(cfg["method"], tree, backbone=cfg["backbone"], weights=cfg["weights"])
     if cfg["lr"] is not None:
         recipe = dataclasses.replace(recipe, backbone_lr=cfg["lr"], head_lr=cfg["lr"])
     opt, sched = hrn_optimizer(model, recipe, epochs=cfg["epochs"])
     leaf = tree.level_names[-1]
     result = engine.fit(
-        model, build_loss(cfg["method"], tree, cfg["energies"], cfg["ce_reduction"]), train,
+        model, _loss(cfg, tree), train,
         epochs=cfg["epochs"], optimizer=opt, scheduler=sched, batch_size=cfg["batch_size"],
         val_data=val, out_dir=out, resume=args.resume, seed=cfg["seed"], device=args.device,
-        evaluate=(lambda m, d: evaluate(m, d, tree, cfg["energies"], args.device)) if val else None,
+        evaluate=((lambda m, d: _evaluate(m, d, tree, cfg["energy_fn"], args.device))
+                  if val else None),
         select=(f"OA/{leaf}", "max") if val else None, num_workers=args.workers,
         progress=not args.quiet,
     )
@@ -174,9 +157,8 @@ def _train(args: argparse.Namespace) -> int:
     best = out / "best.pt"
     if best.is_file():
         model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["model"])
-    report = evaluate(model, test, tree, cfg["energies"], args.device)
-    (out / "metrics.json").write_text(json.dumps(
-        {"best_epoch": result.best_epoch, "test": report}, indent=1))
+    report = _evaluate(model, test, tree, cfg["energy_fn"], args.device)
+    atomic.write_json(out / "metrics.json", {"best_epoch": result.best_epoch, "test": report})
     print(f"{cfg['method']} on {cfg['dataset']} (relabel {cfg['relabel']:.0%}, recipe "
           f"{cfg['recipe']}), epoch {result.best_epoch} of {cfg['epochs']}, test split:")
     _print_report(report, tree)
@@ -195,12 +177,15 @@ def _eval(args: argparse.Namespace) -> int:
     # the small CNN's weights fix its width (torchvision's never change the architecture,
     # and would need a download); the checkpoint then overwrites every tensor
     shape_from = cfg.get("weights") if cfg["backbone"] == "small_cnn" else None
-    model = build_model(cfg["method"], tree, cfg["backbone"], shape_from)
+    model = get_model(cfg["method"], tree, backbone=cfg["backbone"], weights=shape_from)
     ckpt = next((p for p in (run / "best.pt", run / "last.pt") if p.is_file()), None)
     if ckpt is None:
         raise SystemExit(f"hmg eval: '{run}' has no checkpoint (best.pt or last.pt).")
     model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["model"])
-    report = evaluate(model, test, tree, cfg["energies"], args.device)
+    # runs written before the energy function had its name recorded "energies": "logits"
+    energy_fn = cfg.get("energy_fn") or {"logits": "identity"}.get(cfg.get("energies", ""),
+                                                                  "sigmoid")
+    report = _evaluate(model, test, tree, energy_fn, args.device)
     print(f"{cfg['method']} on {cfg['dataset']} (relabel {cfg['relabel']:.0%}), {ckpt.name}, "
           "test split:")
     _print_report(report, tree)
@@ -212,7 +197,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hmg", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a hierarchical model")
-    t.add_argument("method", choices=METHODS)
+    t.add_argument("method", choices=list_models())
     t.add_argument("--dataset", choices=DATASETS, default="hiershapes")
     t.add_argument("--root", help="folder of a downloaded real dataset")
     t.add_argument("--relabel", type=float, default=0.0,
@@ -221,7 +206,8 @@ def parser() -> argparse.ArgumentParser:
                    help="which samples are relabelled: the official order, or seeded random")
     t.add_argument("--degrade", action="store_true",
                    help="downsample the relabelled images x0.25 (HRN's image-quality protocol)")
-    t.add_argument("--energies", choices=("sigmoid", "logits"), default="sigmoid")
+    t.add_argument("--energy-fn", choices=ENERGY_FNS, default="sigmoid",
+                   help="how HRN's node logits become energies: sigmoid (paper) or identity")
     t.add_argument("--ce-reduction", choices=("labelled", "batch"), default="labelled",
                    help="the leaf CE over the leaf-labelled samples (paper) or over the batch")
     t.add_argument("--recipe", choices=sorted(HRN_RECIPES),

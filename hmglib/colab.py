@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from hmglib import atomic
+
 __all__ = ["REPOSITORY", "INSTALL_SOURCE", "install_cell", "colab_url", "sync"]
 
 #: The public repository of the book.
@@ -53,8 +55,7 @@ def sync(folder: str | Path) -> list[Path]:
             continue
         if "".join(code[0]["source"]) != install_cell():
             code[0]["source"] = install_cell().splitlines(keepends=True)
-            nb_path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n",
-                               encoding="utf-8")
+            atomic.write_text(nb_path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
             changed.append(nb_path)
     return changed
 

@@ -1,6 +1,7 @@
 """The one training loop every method of the book uses.
 
-:func:`fit` trains any model with any loss:
+:func:`fit` trains any model with any loss; :func:`predict` runs a model over a
+dataset and :func:`evaluate` scores it with a metrics function. :func:`fit`:
 
 * the device is picked automatically (:func:`pick_device`: cuda, then mps, then cpu);
 * automatic mixed precision on cuda (bf16 where the card supports it, else fp16
@@ -31,7 +32,6 @@ an object whose ``.total`` is one (its other float-like fields are logged).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import random
@@ -47,7 +47,10 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-__all__ = ["pick_device", "seed_everything", "fit", "FitResult", "predict", "unwrap"]
+from hmglib import atomic
+
+__all__ = ["pick_device", "seed_everything", "fit", "FitResult", "predict", "evaluate",
+           "unwrap"]
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
@@ -219,12 +222,6 @@ def _to(batch: Any, device: torch.device) -> Any:
         return type(batch)(**{f.name: _to(getattr(batch, f.name), device)
                               for f in dataclasses.fields(batch)})
     return batch
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def _amp_dtype(device: torch.device, amp: bool | None) -> torch.dtype | None:
@@ -453,7 +450,7 @@ def fit(
                 if better:
                     best_value, result.best_epoch = value, epoch
                     if out is not None:
-                        _atomic_save({"epoch": epoch, "model": unwrap(net).state_dict(),
+                        atomic.torch_save({"epoch": epoch, "model": unwrap(net).state_dict(),
                                       select[0]: value}, out / "best.pt")
             elif select is None:
                 result.best_epoch = epoch
@@ -464,7 +461,7 @@ def fit(
                 rng_ranks = [None] * world
                 dist.all_gather_object(rng_ranks, rng)
             if out is not None and main:
-                _atomic_save({
+                atomic.torch_save({
                     "epoch": epoch,
                     "model": unwrap(net).state_dict(),
                     "optimizer": optimizer.state_dict(),
@@ -476,7 +473,7 @@ def fit(
                     "best_epoch": result.best_epoch,
                     "best_value": best_value,
                 }, out / "last.pt")
-                (out / "history.json").write_text(json.dumps(result.history, indent=1))
+                atomic.write_json(out / "history.json", result.history)
             if on_epoch_end is not None and main:
                 on_epoch_end(epoch, row)
             net.train()
@@ -496,11 +493,17 @@ def _cat(items: Sequence[Any]) -> Any:
     if dataclasses.is_dataclass(first):
         return type(first)(**{f.name: _cat([getattr(i, f.name) for i in items])
                               for f in dataclasses.fields(first)})
+    if isinstance(first, Mapping):
+        return {k: _cat([i[k] for i in items]) for k in first}
+    if hasattr(first, "_fields"):  # a named tuple
+        return type(first)(*(_cat([i[k] for i in items]) for k in range(len(first))))
     if isinstance(first, (list, tuple)):
         if len(first) == 0:
             return type(first)()
         return type(first)(_cat([i[k] for i in items]) for k in range(len(first)))
-    raise TypeError(f"cannot concatenate model outputs of type {type(first).__name__}.")
+    raise TypeError(f"cannot concatenate model outputs or targets of type "
+                    f"{type(first).__name__}: return tensors, dataclasses, named tuples, "
+                    "dicts, lists or tuples of them.")
 
 
 @torch.no_grad()
@@ -510,23 +513,84 @@ def predict(
     batch_size: int = 256,
     device: str | torch.device | None = None,
     num_workers: int = 0,
-) -> tuple[Any, torch.Tensor]:
+    collate_fn: Callable | None = None,
+) -> tuple[Any, Any]:
     """Run ``model`` in eval mode over ``data`` (no shuffling, no dropped samples).
 
+    Takes the same data as :func:`fit`: a dataset of ``(inputs, targets)`` pairs
+    whose inputs and targets are tensors or (nested) tuples, lists, dicts or
+    dataclasses of tensors, batched by ``collate_fn`` (default: PyTorch's).
+
+    Args:
+        model: any module; ``model(inputs)`` on a batch of inputs.
+        data: a dataset of ``(inputs, targets)`` pairs, ``len(data) >= 1``.
+        batch_size: samples per forward pass.
+        device: default :func:`pick_device`.
+        num_workers: DataLoader workers.
+        collate_fn: DataLoader collate function (as given to :func:`fit`).
+
     Returns:
-        ``(outputs, targets)``: the model's outputs concatenated along the batch
-        (tensors, dataclasses and lists of tensors are concatenated field by
-        field; everything on the cpu) and the targets ``(len(data), …)``.
+        ``(outputs, targets)``: the model's outputs and the targets, each
+        concatenated along the batch dimension field by field (tensors,
+        dataclasses, named tuples, dicts, lists and tuples of tensors), on the cpu.
+
+    Raises:
+        ValueError: an empty dataset.
     """
     dev = pick_device(None if device is None else str(device))
     was_training = model.training
     model.to(dev).eval()
+    cpu = torch.device("cpu")
     outs, ys = [], []
-    for inputs, targets in DataLoader(data, batch_size=batch_size, shuffle=False,
-                                      num_workers=num_workers):
-        outs.append(_to(model(inputs.to(dev)), torch.device("cpu")))
-        ys.append(targets)
-    model.train(was_training)
+    try:
+        for inputs, targets in DataLoader(data, batch_size=batch_size, shuffle=False,
+                                          num_workers=num_workers, collate_fn=collate_fn):
+            outs.append(_to(model(_to(inputs, dev)), cpu))
+            ys.append(_to(targets, cpu))
+    finally:
+        model.train(was_training)
     if not outs:
-        raise ValueError("predict: the dataset is empty.")
-    return _cat(outs), torch.cat(ys)
+        raise ValueError("predict: the dataset is empty; pass a dataset with at least one "
+                         "(inputs, targets) pair.")
+    return _cat(outs), _cat(ys)
+
+
+def evaluate(
+    model: nn.Module,
+    data: Dataset,
+    metrics: Callable[[Any, Any], Mapping[str, float]],
+    *,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+    num_workers: int = 0,
+    collate_fn: Callable | None = None,
+) -> dict[str, float]:
+    """Evaluate ``model`` on ``data``: :func:`predict`, then ``metrics(outputs, targets)``.
+
+    The one evaluation path of the library: the ``hmg`` command, the book's
+    experiments and :func:`fit`'s per-epoch validation (``evaluate=lambda m, d:
+    evaluate(m, d, metrics)``) call it. For the hierarchical models,
+    ``metrics`` is typically ``functools.partial(hmglib.metrics.hierarchical_report,
+    tree=tree)``.
+
+    Args:
+        model: any module.
+        data: a dataset of ``(inputs, targets)`` pairs (see :func:`predict`).
+        metrics: ``metrics(outputs, targets)`` → a mapping of metric names to
+            numbers, on everything :func:`predict` returns.
+        batch_size, device, num_workers, collate_fn: as for :func:`predict`.
+
+    Returns:
+        ``{name: float}``.
+
+    Raises:
+        ValueError: an empty dataset.
+        TypeError: ``metrics`` does not return a mapping.
+    """
+    outputs, targets = predict(model, data, batch_size=batch_size, device=device,
+                               num_workers=num_workers, collate_fn=collate_fn)
+    report = metrics(outputs, targets)
+    if not isinstance(report, Mapping):
+        raise TypeError(f"evaluate: metrics must return a mapping of names to numbers, got "
+                        f"{type(report).__name__}.")
+    return {str(k): float(v) for k, v in report.items()}

@@ -23,6 +23,7 @@ the sizes of the current run profile and :func:`profile_seeds` its seeds.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import inspect
 import json
@@ -39,24 +40,26 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from hmglib import engine, losses, metrics, profile
+from hmglib import atomic, engine, metrics, profile
 from hmglib.data import CoarsenedDataset, HierShapes, coarsen_labels
-from hmglib.models import HRN
-from hmglib.models.backbones import SmallCNN, small_cnn
-from hmglib.models.baselines import CHMCNN, FlatClassifier, PerLevelClassifier
+from hmglib.losses import get_loss
+from hmglib.models import SmallCNN, build_backbone, get_model, list_models, model_loss
+from hmglib.probability import ENERGY_FNS
 from hmglib.recipes import HRN_RECIPES, hrn_optimizer, hrn_recipe_name
 
 __all__ = ["HierRun", "profile_run", "profile_seeds", "run_hier", "run_many", "run_key",
-           "cache_dir", "results_frame", "gradient_norms", "RUN_DEPENDENCIES"]
+           "cache_dir", "results_frame", "gradient_norms", "RUN_DEPENDENCIES", "PROFILE_SIZES",
+           "PROFILE_SEEDS", "HRN_LOSSES"]
 
-METHODS = ("hrn", "flat", "per-level", "chmcnn")
+#: The loss variants of an HRN run (:attr:`HierRun.loss`).
 HRN_LOSSES = ("composite", "hier", "ce", "per-level")
 
 #: The modules whose source a run executes (their files key the cache).
 RUN_DEPENDENCIES: tuple[str, ...] = (
-    "hmglib.hierarchy", "hmglib.probability", "hmglib.losses", "hmglib.metrics",
-    "hmglib.engine", "hmglib.recipes", "hmglib.models.backbones", "hmglib.models.hrn",
-    "hmglib.models.baselines", "hmglib.data.protocols", "hmglib.data.synthetic.render",
+    "hmglib.hierarchy", "hmglib.precision", "hmglib.probability", "hmglib.losses",
+    "hmglib.metrics", "hmglib.engine", "hmglib.recipes", "hmglib.models.backbones",
+    "hmglib.models.hrn", "hmglib.models.baselines", "hmglib.models.registry",
+    "hmglib.checks", "hmglib.data.protocols", "hmglib.data.synthetic.render",
     "hmglib.data.synthetic.hier_shapes",
 )
 
@@ -66,7 +69,8 @@ class HierRun:
     """One training run on HierShapes.
 
     Attributes:
-        method: ``hrn``, ``flat``, ``per-level`` or ``chmcnn``.
+        method: a model name of :func:`hmglib.models.list_models`: ``hrn``,
+            ``flat``, ``per-level`` or ``chmcnn``.
         relabel: share of each species' training images relabelled to the family.
         rule: ``ordered`` (official) or ``random`` relabelling.
         degrade: downsample the relabelled images (HRN's image-quality protocol).
@@ -74,7 +78,8 @@ class HierRun:
             only), ``ce`` (the leaf cross-entropy only) or ``per-level`` (a
             traditional hierarchical loss: a cross-entropy per level, each on the
             samples labelled at or below it; the species level on the softmax head).
-        energies: HRN only: ``sigmoid`` (the paper) or ``logits``.
+        energy_fn: HRN only: how node logits become energies, ``sigmoid`` (the
+            paper) or ``identity`` (the logits themselves).
         ce_reduction: HRN only: ``labelled`` (the paper: the CE is a mean over the
             leaf-labelled samples) or ``batch`` (not in the paper: their sum over
             the batch size); see :class:`~hmglib.losses.HRNLoss`.
@@ -103,7 +108,7 @@ class HierRun:
     rule: str = "ordered"
     degrade: bool = False
     loss: str = "composite"
-    energies: str = "sigmoid"
+    energy_fn: str = "sigmoid"
     ce_reduction: str = "labelled"
     gsb: bool = True
     linear_combination: bool = True
@@ -122,8 +127,11 @@ class HierRun:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"HierRun: method '{self.method}' is not one of {METHODS}.")
+        if self.method not in list_models():
+            raise ValueError(f"HierRun: method '{self.method}' is not one of {list_models()}.")
+        if self.energy_fn not in ENERGY_FNS:
+            raise ValueError(f"HierRun: energy_fn '{self.energy_fn}' is not one of "
+                             f"{list(ENERGY_FNS)}.")
         if self.loss not in HRN_LOSSES:
             raise ValueError(f"HierRun: loss '{self.loss}' is not one of {HRN_LOSSES}.")
         if self.recipe != "auto" and self.recipe not in HRN_RECIPES:
@@ -142,23 +150,26 @@ class HierRun:
         return hrn_recipe_name(self.relabel, "hiershapes", synthetic=True)
 
 
-_SIZES = {
+#: The sizes of a run in each profile (:func:`profile_run` starts from them).
+PROFILE_SIZES: dict[str, dict[str, int]] = {
     "quick": dict(epochs=1, samples_per_class=6, image_size=32, batch_size=16),
     "cpu": dict(epochs=5, samples_per_class=30, image_size=32, batch_size=32),
     "gpu": dict(epochs=30, samples_per_class=400, image_size=32, batch_size=128),
 }
-_SEEDS = {"quick": (0, 1), "cpu": (0, 1, 2), "gpu": (0, 1, 2, 3, 4)}
+#: The seeds every claim runs over, in each profile (:func:`profile_seeds`).
+PROFILE_SEEDS: dict[str, tuple[int, ...]] = {"quick": (0, 1), "cpu": (0, 1, 2),
+                                             "gpu": (0, 1, 2, 3, 4)}
 
 
 def profile_run(**overrides) -> HierRun:
     """A :class:`HierRun` sized for the current profile, with ``overrides``."""
-    return HierRun(**{**_SIZES[profile.current().name], **overrides})
+    return HierRun(**{**PROFILE_SIZES[profile.current().name], **overrides})
 
 
 def profile_seeds() -> tuple[int, ...]:
     """The seeds every claim of the current profile runs over (at least 3 in the
     cpu and gpu profiles; 2 in the quick profile, which only tests the code)."""
-    return _SEEDS[profile.current().name]
+    return PROFILE_SEEDS[profile.current().name]
 
 
 # ------------------------------------------------------------------ the cache
@@ -224,43 +235,31 @@ def _world(run: HierRun) -> tuple[CoarsenedDataset, _Rendered, _Rendered]:
 
 
 def _model(run: HierRun, tree) -> torch.nn.Module:
-    if run.weights is None:
-        backbone = SmallCNN(width=run.width)
-    else:
-        backbone = small_cnn(weights=run.weights, width=run.width)
-    if run.method == "hrn":
-        return HRN(tree, backbone=backbone, feature_dim=run.feature_dim, gsb=run.gsb,
-                   linear_combination=run.linear_combination, relu=run.relu,
-                   bn_momentum=run.bn_momentum)
-    cls = {"flat": FlatClassifier, "per-level": PerLevelClassifier, "chmcnn": CHMCNN}
-    return cls[run.method](tree, backbone=backbone, feature_dim=run.feature_dim,
-                           bn_momentum=run.bn_momentum)
+    """The run's model, from the one factory (:func:`hmglib.models.get_model`)."""
+    backbone = build_backbone("small_cnn", weights=run.weights, width=run.width)
+    switches = (dict(gsb=run.gsb, linear_combination=run.linear_combination, relu=run.relu)
+                if run.method == "hrn" else {})
+    return get_model(run.method, tree, backbone=backbone, feature_dim=run.feature_dim,
+                     bn_momentum=run.bn_momentum, **switches)
 
 
-def _loss(run: HierRun, tree):
-    if run.method == "hrn":
-        if run.loss == "per-level":
-            def per_level(out, y):
-                return losses.per_level_cross_entropy([*out.level_logits[:-1], out.leaf_logits],
-                                                      y, tree)
+#: HierRun.loss → (the loss's name, its options) for :func:`hmglib.losses.get_loss`.
+_HRN_LOSS_VARIANTS = {
+    "composite": ("hrn", {}),
+    "hier": ("hrn", {"terms": ("hier",)}),
+    "ce": ("hrn", {"terms": ("ce",)}),
+    "per-level": ("per-level-ce", {}),
+}
 
-            return per_level
-        hrn = losses.HRNLoss(tree, energies=run.energies, ce_reduction=run.ce_reduction)
 
-        def loss(out, y):
-            parts = hrn(out.node_logits, out.leaf_logits, y)
-            if run.loss == "hier":
-                return parts._replace(total=parts.hier)
-            if run.loss == "ce":
-                return parts._replace(total=parts.ce)
-            return parts
-
-        return loss
-    if run.method == "flat":
-        return lambda out, y: losses.leaf_cross_entropy(out.leaf_logits, y, tree)
-    if run.method == "per-level":
-        return lambda out, y: losses.per_level_cross_entropy(out.level_logits, y, tree)
-    return lambda out, y: losses.max_constraint_loss(out.node_logits, y, tree)
+def _loss(run: HierRun, tree) -> torch.nn.Module:
+    """The run's loss, from :func:`hmglib.losses.get_loss`."""
+    if run.method != "hrn":
+        return get_loss(model_loss(run.method), tree)
+    name, options = _HRN_LOSS_VARIANTS[run.loss]
+    if name == "hrn":
+        options = {**options, "energy_fn": run.energy_fn, "ce_reduction": run.ce_reduction}
+    return get_loss(name, tree, **options)
 
 
 def _train_and_test(run: HierRun) -> dict:
@@ -279,8 +278,9 @@ def _train_and_test(run: HierRun) -> dict:
     for name, data in (("test", test), ("train", raw),
                        ("train_relabelled", Subset(raw, coarse) if coarse else None)):
         if data is not None:
-            out, y = engine.predict(model, data)
-            result[name] = metrics.hierarchical_report(out, y, tree, energies=run.energies)
+            report = functools.partial(metrics.hierarchical_report, tree=tree,
+                                       energy_fn=run.energy_fn)
+            result[name] = engine.evaluate(model, data, report)
     return {**result, "history": fitted.history}
 
 
@@ -309,11 +309,8 @@ def run_hier(run: HierRun, use_cache: bool = True) -> dict:
     t0 = time.perf_counter()
     result = {"run": dataclasses.asdict(run), "recipe": run.recipe_name, "key": key,
               **_train_and_test(run), "seconds": time.perf_counter() - t0}
-    path = cache_dir() / f"{key}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, path)  # atomic: a parallel reader never sees half a file
+    # atomic: a parallel reader never sees half a file
+    atomic.write_json(cache_dir() / f"{key}.json", result)
     return {**result, "cached": False}
 
 
@@ -430,8 +427,9 @@ def gradient_norms(run: HierRun, batches: int = 4) -> dict[str, float]:
     n = 0
     for images, targets in loader:
         value = loss_fn(model(images), targets)
-        parts = {"total": value} if isinstance(value, torch.Tensor) else {
-            "total": value.total, "hier": value.hier, "ce": value.ce}
+        parts = {"total": value.total}
+        if hasattr(value, "hier"):  # HRN's composite loss: each part separately
+            parts.update(hier=value.hier, ce=value.ce)
         for name, part in parts.items():
             grads = torch.autograd.grad(part, params, retain_graph=True, allow_unused=True)
             norm = torch.sqrt(sum((g * g).sum() for g in grads if g is not None))

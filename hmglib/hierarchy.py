@@ -321,7 +321,7 @@ class LabelTree:
         is not read as a comment.
 
         Args:
-            path: where to write.
+            path: where to write (atomically; missing parent folders are created).
             comment: optional text written first as ``#`` comment lines
                 (e.g. the source and version of the table).
         """
@@ -333,7 +333,9 @@ class LabelTree:
         quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
         for row in [list(self.level_names)] + [self.path_names(n) for n in self.leaves.tolist()]:
             (quoted if row[0].startswith("#") else plain).writerow(row)
-        Path(path).write_text(buf.getvalue(), encoding="utf-8")
+        from hmglib import atomic  # a crash mid-write never leaves half a table
+
+        atomic.write_text(path, buf.getvalue())
 
     # ------------------------------------------------------------- structure
     @property
@@ -402,23 +404,44 @@ class LabelTree:
             )
         return node
 
-    def check_nodes(self, nodes: torch.Tensor, what: str = "nodes") -> torch.Tensor:
-        """Validate node indices of any shape and return them as int64.
+    def check_nodes(self, nodes: torch.Tensor, what: str = "nodes", *,
+                    batch: int | None = None) -> torch.Tensor:
+        """Validate node indices and return them as int64: the one node validator
+        of the library (losses, metrics and probabilities call it).
+
+        Args:
+            nodes: integer node indices in ``[0, N)``; a tensor, or anything
+                :func:`torch.as_tensor` takes (a list, an int). Any shape, or
+                ``(batch,)`` when ``batch`` is given.
+            what: the input's name, for the error messages.
+            batch: when given, ``nodes`` must be one index per sample: ``(batch,)``.
+
+        Returns:
+            ``nodes`` as an int64 tensor of the same shape.
 
         Raises:
-            LabelTreeError: a non-integer dtype, or an index outside ``[0, N)``; the
-                message starts with ``what`` and shows offending values.
+            TypeError: a float, bool or complex dtype (scores or one-hot vectors
+                instead of node indices).
+            ValueError: not of shape ``(batch,)`` when ``batch`` is given.
+            LabelTreeError: an index outside ``[0, N)`` (a ``ValueError``); the
+                message shows offending values.
         """
         nodes = torch.as_tensor(nodes)
         if nodes.is_floating_point() or nodes.dtype == torch.bool or nodes.is_complex():
-            raise LabelTreeError(f"{what} must hold integer node indices, got dtype {nodes.dtype}.")
+            raise TypeError(f"{what} must hold integer node indices (int64), got dtype "
+                            f"{nodes.dtype}; labels are node indices of the tree, not one-hot "
+                            "vectors or scores.")
+        if batch is not None and (nodes.dim() != 1 or nodes.shape[0] != batch):
+            raise ValueError(f"{what} must have shape ({batch},), one node index per sample, "
+                             f"got shape {tuple(nodes.shape)}.")
         nodes = nodes.long()
         bad = (nodes < 0) | (nodes >= self.num_nodes)
         if bad.any():
             first = nodes[bad].flatten()[:5].tolist()
             raise LabelTreeError(
                 f"{what} hold {int(bad.sum())} node indices outside the tree (e.g. {first}); "
-                f"node indices run 0..{self.num_nodes - 1}."
+                f"node indices run 0..{self.num_nodes - 1}. A class index within a level "
+                "becomes a node index by adding tree.offset(level)."
             )
         return nodes
 
@@ -473,6 +496,16 @@ class LabelTree:
         node = self._check_node(node)
         lv = int(self._level_of[node])
         return torch.nonzero((self._ancestor_at[lv] == node) & (self._level_of > lv)).flatten()
+
+    def ancestor_table(self) -> torch.Tensor:
+        """``(L, N)`` int64: entry ``[l, n]`` is the ancestor of node ``n`` on level
+        ``l`` (``n`` itself on its own level), ``-1`` on the levels finer than ``n``.
+
+        The table every ancestor query of the library reads (:meth:`lift`,
+        :meth:`path`, :meth:`ancestor_matrix`, the recursions of
+        :mod:`hmglib.probability`); built once with the tree, returned as a copy.
+        """
+        return self._ancestor_at.clone()
 
     def ancestor_matrix(self) -> torch.Tensor:
         """``(N, N)`` bool: ``A[i, j]`` is True when node ``j`` is node ``i`` or one of
@@ -555,6 +588,61 @@ class LabelTree:
         nodes = self.check_nodes(nodes, "to_level_index: nodes")
         offsets = torch.tensor(self._offsets[:-1])
         return nodes - offsets[self._level_of[nodes]]
+
+    # ---------------------------------------------------------------- drawing
+    def layout(self) -> torch.Tensor:
+        """``(N, 2)`` float64: an ``(x, y)`` position per node for a layered drawing.
+
+        Leaves are spread one unit apart, ``x = 0, 1, ..., N_leaf - 1``, in
+        depth-first order (sorted by their root-to-leaf paths of node indices),
+        so the leaves of one parent are adjacent and no two edges cross. An inner
+        node sits at the mean ``x`` of its children. Level ``l`` is at ``y = -l``
+        (roots at ``y = 0``, leaves at ``y = -(L - 1)``).
+        """
+        leaves = self.leaves  # (N_leaf,)
+        paths = self._ancestor_at[:, leaves]  # (L, N_leaf): column k is leaf k's path
+        order = torch.arange(len(leaves))
+        for lv in range(self.num_levels - 1, -1, -1):  # stable sorts, last key first
+            order = order[torch.argsort(paths[lv, order], stable=True)]
+        pos = torch.zeros(self.num_nodes, 2, dtype=torch.float64)  # (N, 2)
+        pos[leaves[order], 0] = torch.arange(len(leaves), dtype=torch.float64)
+        pos[:, 1] = self._level_of.neg().double()  # integer negation: no -0.0
+        for lv in range(self.num_levels - 2, -1, -1):
+            kids = self.nodes_at(lv + 1)  # (C_{l+1},)
+            total = torch.zeros(self.num_nodes, dtype=torch.float64).index_add_(
+                0, self._parent[kids], pos[kids, 0])  # (N,)
+            count = torch.bincount(self._parent[kids], minlength=self.num_nodes)  # (N,)
+            nodes = self.nodes_at(lv)
+            pos[nodes, 0] = total[nodes] / count[nodes].clamp(min=1)
+        return pos
+
+    def relations(self, node: int) -> list[str]:
+        """How every node relates to ``node``: ``N`` strings in node order.
+
+        Each is ``"label"`` (``node`` itself), ``"ancestor"``, ``"descendant"``,
+        ``"sibling"`` (the same parent; all roots are siblings of each other) or
+        ``"elsewhere"``.
+
+        Raises:
+            LabelTreeError: ``node`` is not a node index of the tree.
+        """
+        node = self._check_node(node, "relations: node")
+        up = set(self.ancestors(node).tolist())
+        down = set(self.descendants(node).tolist())
+        parent = self._parent.tolist()
+        out = []
+        for j in range(self.num_nodes):
+            if j == node:
+                out.append("label")
+            elif j in up:
+                out.append("ancestor")
+            elif j in down:
+                out.append("descendant")
+            elif parent[j] == parent[node]:
+                out.append("sibling")
+            else:
+                out.append("elsewhere")
+        return out
 
     # --------------------------------------------------------------- dunder
     def __len__(self) -> int:

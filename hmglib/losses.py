@@ -1,44 +1,71 @@
-"""The losses of the book's three methods.
+"""The losses of the book's methods: called as ``loss(output, targets)`` on what
+the model returns, with a typed result.
 
-HRN (Chen et al., CVPR 2022):
+Every loss class takes the model's output and the targets and returns a named
+tuple whose ``.total`` is what to back-propagate, beside its parts (logged by
+:func:`hmglib.engine.fit`)::
 
-* :func:`marginal_nll` — ``L_Hier``, the probabilistic classification loss:
-  ``-log P(y_target = 1 | x)`` under the tree-constrained joint of
-  :mod:`hmglib.probability`, for a target at any level of the label tree.
-* :class:`HRNLoss` — the composite loss: ``L_Hier`` on every sample plus
-  cross-entropy on the leaf head for the samples labelled at the leaf level.
+    loss = get_loss("hrn", tree)            # or HRNLoss(tree)
+    parts = loss(model(images), targets)     # HRNLossOutput(total, hier, ce)
+    parts.total.backward()
 
-The baselines HRN is compared with (:mod:`hmglib.models.baselines`):
-:func:`leaf_cross_entropy` (flat), :func:`per_level_cross_entropy` (independent
-heads) and :func:`max_constraint_loss` (C-HMCNN).
+The losses by name (:func:`get_loss`), the model each trains and its result:
+
+* ``"hrn"``: :class:`HRNLoss` (HRN) → :class:`HRNLossOutput`;
+* ``"leaf-ce"``: :class:`LeafCrossEntropyLoss` (the flat classifier) →
+  :class:`CrossEntropyLossOutput`;
+* ``"per-level-ce"``: :class:`PerLevelCrossEntropyLoss` (independent heads) →
+  :class:`PerLevelLossOutput`;
+* ``"max-constraint"``: :class:`MaxConstraintLoss` (C-HMCNN) →
+  :class:`MaxConstraintLossOutput`.
+
+The functional forms on tensors stay for the chapters that teach them:
+:func:`marginal_nll` (``L_Hier`` of HRN, Chen et al., CVPR 2022: ``-log P(y_target
+= 1 | x)`` under the tree-constrained joint of :mod:`hmglib.probability`, for a
+target at any level), :func:`hrn_loss`, :func:`leaf_cross_entropy`,
+:func:`per_level_cross_entropy` and :func:`max_constraint_loss`. Arguments come
+data first, then the tree, then options.
+
+**Energy functions.** How node logits become the energies of the tree
+distribution is named ``energy_fn`` everywhere (losses, metrics and
+:meth:`hmglib.models.HRNOutput.energies`): ``"sigmoid"`` (the paper) or
+``"identity"`` (:data:`hmglib.probability.ENERGY_FNS`).
 
 ``L_Hier`` (and with it :class:`HRNLoss`) is computed in float32 or better
 whatever the autocast context: half-precision inputs are upcast to float32 and
-autocast is off inside (see :mod:`hmglib.probability`). Every loss that
-averages over the batch refuses an empty batch (a mean over no samples is NaN)
-and non-finite logits, with a message that names the input.
+autocast is off inside (see :mod:`hmglib.precision`). Every loss that averages
+over the batch refuses an empty batch (a mean over no samples is NaN) and
+non-finite logits, with a message that names the input.
 """
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+import inspect
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from hmglib.hierarchy import LabelTree
+from hmglib.precision import autocast_off, upcast
 from hmglib.probability import (
-    _autocast_off,
-    _log_marginal_of_any,
-    _upcast,
     check_energies,
+    check_energy_fn,
     check_finite,
-    check_nodes,
+    log_marginal_of,
+    node_energies,
 )
 
-__all__ = ["marginal_nll", "HRNLoss", "HRNLossOutput", "leaf_cross_entropy",
-           "per_level_cross_entropy", "max_constraint_loss"]
+__all__ = [
+    "get_loss", "list_losses",
+    "TreeLoss", "HRNLoss", "HRNLossOutput", "LeafCrossEntropyLoss", "CrossEntropyLossOutput",
+    "PerLevelCrossEntropyLoss", "PerLevelLossOutput", "MaxConstraintLoss",
+    "MaxConstraintLossOutput",
+    "marginal_nll", "hrn_loss", "leaf_cross_entropy", "per_level_cross_entropy",
+    "max_constraint_loss",
+]
 
 
 def _check_batch(batch: int, fn: str, what: str, alternative: str = "") -> None:
@@ -89,7 +116,7 @@ def marginal_nll(
     """
     _check_reduction(reduction)
     check_energies(energies, tree, "marginal_nll: energies")
-    targets = check_nodes(targets, energies.shape[0], tree, "marginal_nll: targets")
+    targets = tree.check_nodes(targets, "marginal_nll: targets", batch=energies.shape[0])
     if reduction == "mean":
         _check_batch(energies.shape[0], "marginal_nll", "energies",
                      " (or pass reduction='sum', which gives 0 for an empty batch)")
@@ -105,7 +132,7 @@ def _check_reduction(reduction: str) -> None:
 def _marginal_nll(
     energies: torch.Tensor, targets: torch.Tensor, tree: LabelTree, reduction: str, method: str
 ) -> torch.Tensor:
-    nll = -_log_marginal_of_any(energies, targets, tree, method)  # (B,), float32 or float64
+    nll = -log_marginal_of(energies, targets, tree, method)  # (B,), float32 or float64
     if reduction == "mean":
         return nll.mean()
     if reduction == "sum":
@@ -114,9 +141,10 @@ def _marginal_nll(
 
 
 class HRNLossOutput(NamedTuple):
-    """The composite loss and its two parts (all scalars)."""
+    """HRN's composite loss and its two parts (all scalars)."""
 
-    #: ``hier + ce``, what to back-propagate.
+    #: the sum of the terms the loss trains with (``hier + ce`` by default):
+    #: what to back-propagate.
     total: torch.Tensor
     #: ``L_Hier``, the mean of ``-log P(y_target = 1)`` over all samples.
     hier: torch.Tensor
@@ -126,8 +154,126 @@ class HRNLossOutput(NamedTuple):
     ce: torch.Tensor
 
 
-class HRNLoss(nn.Module):
-    """HRN's composite loss: ``L = L_Hier + CE_leaf``.
+HRN_TERMS = ("hier", "ce")
+CE_REDUCTIONS = ("labelled", "batch")
+
+
+def _check_choice(fn: str, name: str, value: object, choices: Sequence[str], note: str) -> None:
+    if value not in choices:
+        raise ValueError(f"{fn}: {name} must be one of {list(choices)}{note}, got {value!r}.")
+
+
+def _check_terms(terms: object) -> tuple[str, ...]:
+    ok = (isinstance(terms, (tuple, list)) and len(terms) > 0
+          and all(t in HRN_TERMS for t in terms) and len(set(terms)) == len(terms))
+    if not ok:
+        raise ValueError(f"HRNLoss: terms must be a non-empty selection of {list(HRN_TERMS)} "
+                         f"without repeats (the paper trains with both), got {terms!r}.")
+    return tuple(terms)  # type: ignore[arg-type]
+
+
+def hrn_loss(
+    node_logits: torch.Tensor,
+    leaf_logits: torch.Tensor,
+    targets: torch.Tensor,
+    tree: LabelTree,
+    *,
+    energy_fn: Literal["sigmoid", "identity"] = "sigmoid",
+    ce_reduction: Literal["labelled", "batch"] = "labelled",
+    terms: Sequence[str] = HRN_TERMS,
+) -> HRNLossOutput:
+    """HRN's composite loss on tensors (what :class:`HRNLoss` computes from a
+    model's output; see there for the options).
+
+    Args:
+        node_logits: ``(B, N)`` float, the per-level sigmoid heads' logits
+            concatenated level-major (node order).
+        leaf_logits: ``(B, C_leaf)`` float, the leaf softmax head's logits.
+        targets: ``(B,)`` int64 node indices at any level.
+        tree: the label tree (``N`` nodes, ``C_leaf`` leaves).
+        energy_fn: ``"sigmoid"`` (the paper) or ``"identity"``.
+        ce_reduction: ``"labelled"`` (the paper) or ``"batch"``.
+        terms: the parts summed into ``total``: ``("hier", "ce")`` (the paper),
+            ``("hier",)`` or ``("ce",)`` (the ablations of the paper's Table 2).
+
+    Returns:
+        :class:`HRNLossOutput` ``(total, hier, ce)``, scalars ``>= 0``, computed
+        in float32 (float64 for float64 inputs) whatever the autocast context.
+
+    Raises:
+        TypeError, ValueError: a malformed input (the message names it): a
+            wrong shape or dtype, NaN or infinite logits, an empty batch, an
+            unknown option.
+    """
+    check_energy_fn(energy_fn, "HRNLoss: energy_fn")
+    _check_choice("HRNLoss", "ce_reduction", ce_reduction, CE_REDUCTIONS,
+                  " ('labelled', the paper: a mean over the leaf-labelled samples; 'batch': "
+                  "their sum over the batch size)")
+    terms = _check_terms(terms)
+    check_energies(node_logits, tree, "HRNLoss: node_logits")
+    batch = node_logits.shape[0]
+    num_leaves, leaf_offset = tree.level_sizes[-1], tree.offset(-1)
+    if not isinstance(leaf_logits, torch.Tensor) or not leaf_logits.is_floating_point():
+        raise TypeError(f"HRNLoss: leaf_logits must be a float tensor of shape (B, {num_leaves}).")
+    if tuple(leaf_logits.shape) != (batch, num_leaves):
+        raise ValueError(
+            f"HRNLoss: leaf_logits has shape {tuple(leaf_logits.shape)}, expected "
+            f"({batch}, {num_leaves}): one row per sample of node_logits, one column "
+            f"per leaf ('{tree.level_names[-1]}') in leaf order."
+        )
+    check_finite(leaf_logits, "HRNLoss: leaf_logits", "logits")
+    targets = tree.check_nodes(targets, "HRNLoss: targets", batch=batch)
+    _check_batch(batch, "HRNLoss", "node_logits")
+    targets = targets.to(node_logits.device)
+    node_logits = upcast(node_logits)  # (B, N) float32 or float64
+    leaf_logits = leaf_logits.to(node_logits.dtype)  # (B, C_leaf)
+    with autocast_off(node_logits.device):
+        f = node_energies(node_logits, energy_fn)  # (B, N)
+        hier = _marginal_nll(f, targets, tree, "mean", "auto")
+        at_leaf = targets >= leaf_offset  # (B,) leaf-labelled samples
+        if bool(at_leaf.any()):
+            ce = F.cross_entropy(leaf_logits[at_leaf], targets[at_leaf] - leaf_offset,
+                                 reduction="sum")
+            ce = ce / (int(at_leaf.sum()) if ce_reduction == "labelled" else batch)
+        else:
+            ce = leaf_logits[:0].sum()  # 0, attached to the graph (no NaN from a mean)
+        parts = {"hier": hier, "ce": ce}
+        total = parts[terms[0]]
+        for term in terms[1:]:
+            total = total + parts[term]
+        return HRNLossOutput(total, hier, ce)
+
+
+def _output_field(loss: str, output: Any, field: str, model: str) -> Any:
+    """``output.<field>``, or a clear error when ``output`` is not a model output."""
+    if isinstance(output, torch.Tensor) or not hasattr(output, field):
+        raise TypeError(
+            f"{loss} takes the model's output (an object with .{field}, such as "
+            f"{model}) and the targets: loss(model(images), targets); got "
+            f"{type(output).__name__}. For tensors, call the functional form."
+        )
+    return getattr(output, field)
+
+
+class TreeLoss(nn.Module):
+    """A loss over a label tree, called as ``loss(output, targets)``: the base of
+    the loss classes (subclass it and define ``forward``).
+
+    Args:
+        tree: the label tree.
+    """
+
+    def __init__(self, tree: LabelTree) -> None:
+        super().__init__()
+        self.tree = tree
+
+    def extra_repr(self) -> str:
+        return f"tree={self.tree!r}"
+
+
+class HRNLoss(TreeLoss):
+    """HRN's composite loss ``L = L_Hier + CE_leaf``, called as ``loss(output, targets)``
+    on an :class:`~hmglib.models.HRNOutput`.
 
     * ``L_Hier`` (:func:`marginal_nll`) on every sample, whatever the level of
       its label, with energies from the per-node sigmoid heads;
@@ -145,93 +291,53 @@ class HRNLoss(nn.Module):
     same as its ``L_Hier`` term, whatever the ratio. The two agree when every
     sample is leaf-labelled.
 
-    **Energies.** ``energies="sigmoid"`` (the default, as in the paper's code)
-    uses ``f = sigmoid(node_logits)``, bounded to ``(0, 1)``. The joint over
-    legal states then cannot concentrate: the best a leaf can reach is its path
-    at 1 and every other node at 0, which on the CUB tree gives a leaf
+    **Energy function.** ``energy_fn="sigmoid"`` (the default, as in the paper's
+    code) uses ``f = sigmoid(node_logits)``, bounded to ``(0, 1)``. The joint
+    over legal states then cannot concentrate: the best a leaf can reach is its
+    path at 1 and every other node at 0, which on the CUB tree gives a leaf
     probability of only 0.043 on average (a floor of about 3.2 nats for the
     leaf ``L_Hier``; :func:`hmglib.probability.best_log_marginals` computes it for
     any tree). The loss never saturates: it keeps pushing the true path up and
     every other node down, a persistent hierarchical regulariser beside the
     leaf cross-entropy, which does the fine classification.
-    ``energies="logits"`` uses the logits themselves (unbounded): ``L_Hier`` can
-    then go to 0 and is a proper classification loss on its own.
+    ``energy_fn="identity"`` uses the logits themselves (unbounded): ``L_Hier``
+    can then go to 0 and is a proper classification loss on its own.
 
     Args:
         tree: the label tree (``N`` nodes, ``C_leaf`` leaves).
-        energies: ``"sigmoid"`` or ``"logits"``.
+        energy_fn: ``"sigmoid"`` or ``"identity"``.
         ce_reduction: ``"labelled"`` (the paper) or ``"batch"`` (not in the paper).
+        terms: the parts summed into ``total`` (both by default; one of them for
+            the loss ablations). Both parts are always reported.
+
+    Shapes: ``forward(output, targets)`` with ``output.node_logits`` ``(B, N)``,
+    ``output.leaf_logits`` ``(B, C_leaf)`` and ``targets`` ``(B,)`` int64 node
+    indices at any level → :class:`HRNLossOutput` (see :func:`hrn_loss`).
     """
 
-    def __init__(self, tree: LabelTree, energies: Literal["sigmoid", "logits"] = "sigmoid",
-                 ce_reduction: Literal["labelled", "batch"] = "labelled"):
-        super().__init__()
-        if energies not in ("sigmoid", "logits"):
-            raise ValueError(f"HRNLoss: energies must be 'sigmoid' (the paper) or 'logits', "
-                             f"got {energies!r}.")
-        if ce_reduction not in ("labelled", "batch"):
-            raise ValueError(f"HRNLoss: ce_reduction must be 'labelled' (the paper: a mean over "
-                             f"the leaf-labelled samples) or 'batch' (their sum over the batch "
-                             f"size), got {ce_reduction!r}.")
-        self.tree = tree
-        self.energies = energies
+    def __init__(self, tree: LabelTree, *, energy_fn: Literal["sigmoid", "identity"] = "sigmoid",
+                 ce_reduction: Literal["labelled", "batch"] = "labelled",
+                 terms: Sequence[str] = HRN_TERMS) -> None:
+        super().__init__(tree)
+        check_energy_fn(energy_fn, "HRNLoss: energy_fn")
+        _check_choice("HRNLoss", "ce_reduction", ce_reduction, CE_REDUCTIONS,
+                      " ('labelled', the paper: a mean over the leaf-labelled samples; 'batch': "
+                      "their sum over the batch size)")
+        self.energy_fn = energy_fn
         self.ce_reduction = ce_reduction
-        self.num_leaves = tree.level_sizes[-1]
-        self.leaf_offset = tree.offset(-1)
+        self.terms = _check_terms(terms)
 
-    def forward(
-        self, node_logits: torch.Tensor, leaf_logits: torch.Tensor, targets: torch.Tensor
-    ) -> HRNLossOutput:
-        """The loss of a batch.
-
-        Args:
-            node_logits: ``(B, N)`` float, the per-level sigmoid heads' logits
-                concatenated level-major (node order).
-            leaf_logits: ``(B, C_leaf)`` float, the leaf softmax head's logits.
-            targets: ``(B,)`` int64 node indices at any level.
-
-        Returns:
-            :class:`HRNLossOutput` ``(total, hier, ce)``, scalars ``>= 0``, computed
-            in float32 (float64 for float64 inputs) whatever the autocast context:
-            the sigmoid, ``L_Hier`` and the cross-entropy all run on upcast inputs.
-
-        Raises:
-            TypeError, ValueError: a malformed input (the message names it): a
-                wrong shape or dtype, NaN or infinite logits, an empty batch.
-        """
-        tree = self.tree
-        check_energies(node_logits, tree, "HRNLoss: node_logits")
-        batch = node_logits.shape[0]
-        if not isinstance(leaf_logits, torch.Tensor) or not leaf_logits.is_floating_point():
-            raise TypeError("HRNLoss: leaf_logits must be a float tensor of shape "
-                            f"(B, {self.num_leaves}).")
-        if tuple(leaf_logits.shape) != (batch, self.num_leaves):
-            raise ValueError(
-                f"HRNLoss: leaf_logits has shape {tuple(leaf_logits.shape)}, expected "
-                f"({batch}, {self.num_leaves}): one row per sample of node_logits, one column "
-                f"per leaf ('{tree.level_names[-1]}') in leaf order."
-            )
-        check_finite(leaf_logits, "HRNLoss: leaf_logits", "logits")
-        targets = check_nodes(targets, batch, tree, "HRNLoss: targets")
-        _check_batch(batch, "HRNLoss", "node_logits")
-        targets = targets.to(node_logits.device)
-        node_logits = _upcast(node_logits)  # (B, N) float32 or float64
-        leaf_logits = leaf_logits.to(node_logits.dtype)  # (B, C_leaf)
-        with _autocast_off(node_logits.device):
-            f = torch.sigmoid(node_logits) if self.energies == "sigmoid" else node_logits
-            hier = _marginal_nll(f, targets, tree, "mean", "auto")
-            at_leaf = targets >= self.leaf_offset  # (B,) leaf-labelled samples
-            if bool(at_leaf.any()):
-                ce = F.cross_entropy(leaf_logits[at_leaf], targets[at_leaf] - self.leaf_offset,
-                                     reduction="sum")
-                ce = ce / (int(at_leaf.sum()) if self.ce_reduction == "labelled" else batch)
-            else:
-                ce = leaf_logits[:0].sum()  # 0, attached to the graph (no NaN from a mean)
-            return HRNLossOutput(hier + ce, hier, ce)
+    def forward(self, output: Any, targets: torch.Tensor) -> HRNLossOutput:
+        """The loss of a batch: ``output`` an :class:`~hmglib.models.HRNOutput`,
+        ``targets`` ``(B,)`` int64 node indices at any level (see :func:`hrn_loss`)."""
+        node_logits = _output_field("HRNLoss", output, "node_logits", "HRNOutput")
+        return hrn_loss(node_logits, output.leaf_logits, targets, self.tree,
+                        energy_fn=self.energy_fn, ce_reduction=self.ce_reduction,
+                        terms=self.terms)
 
     def extra_repr(self) -> str:
-        return (f"tree={self.tree!r}, energies={self.energies!r}, "
-                f"ce_reduction={self.ce_reduction!r}")
+        return (f"tree={self.tree!r}, energy_fn={self.energy_fn!r}, "
+                f"ce_reduction={self.ce_reduction!r}, terms={self.terms!r}")
 
 
 # ------------------------------------------------------------------ baselines
@@ -268,7 +374,7 @@ def leaf_cross_entropy(
     """
     batch = leaf_logits.shape[0] if isinstance(leaf_logits, torch.Tensor) else -1
     _float_input(leaf_logits, (batch, tree.level_sizes[-1]), "leaf_cross_entropy: leaf_logits")
-    targets = check_nodes(targets, batch, tree, "leaf_cross_entropy: targets")
+    targets = tree.check_nodes(targets, "leaf_cross_entropy: targets", batch=batch)
     _check_batch(batch, "leaf_cross_entropy", "leaf_logits")
     targets = targets.to(leaf_logits.device)
     at_leaf = targets >= tree.offset(-1)  # (B,)
@@ -286,14 +392,24 @@ def per_level_cross_entropy(
     Args:
         level_logits: ``L`` float tensors ``(B, C_l)``.
         targets: ``(B,)`` int64 node indices at any level.
+        tree: the label tree (``L`` levels).
 
     Returns:
-        A scalar, the sum over levels of the per-level means.
+        A scalar, the sum over levels of the per-level means (a level no sample
+        is labelled at or below contributes 0).
 
     Raises:
         TypeError, ValueError: a malformed, non-finite or empty input (the
             message names it).
     """
+    return torch.stack(_per_level_terms(level_logits, targets, tree)).sum()
+
+
+def _per_level_terms(
+    level_logits: Sequence[torch.Tensor], targets: torch.Tensor, tree: LabelTree
+) -> list[torch.Tensor]:
+    """The ``L`` per-level means of :func:`per_level_cross_entropy` (0, attached
+    to the graph, for a level without labels)."""
     if len(level_logits) != tree.num_levels:
         raise ValueError(f"per_level_cross_entropy: got {len(level_logits)} level outputs for "
                          f"a tree of {tree.num_levels} levels.")
@@ -301,17 +417,19 @@ def per_level_cross_entropy(
     for lv, x in enumerate(level_logits):
         _float_input(x, (batch, tree.level_sizes[lv]),
                      f"per_level_cross_entropy: level_logits[{lv}]")
-    targets = check_nodes(targets, batch, tree, "per_level_cross_entropy: targets")
+    targets = tree.check_nodes(targets, "per_level_cross_entropy: targets", batch=batch)
     _check_batch(batch, "per_level_cross_entropy", "level_logits[0]")
     targets = targets.to(level_logits[0].device)
     target_level = tree.level_of.to(targets.device)[targets]  # (B,)
-    total = _empty_mean(level_logits[0])
+    terms = []
     for lv, x in enumerate(level_logits):
         known = target_level >= lv  # (B,) labelled at or below this level
         if bool(known.any()):
             lifted = tree.lift(targets[known].cpu(), lv).to(x.device)  # (K,)
-            total = total + F.cross_entropy(x[known], lifted - tree.offset(lv))
-    return total
+            terms.append(F.cross_entropy(x[known], lifted - tree.offset(lv)))
+        else:
+            terms.append(_empty_mean(x))
+    return terms
 
 
 def max_constraint_loss(
@@ -339,7 +457,7 @@ def max_constraint_loss(
     """
     batch = node_logits.shape[0] if isinstance(node_logits, torch.Tensor) else -1
     _float_input(node_logits, (batch, tree.num_nodes), "max_constraint_loss: node_logits")
-    targets = check_nodes(targets, batch, tree, "max_constraint_loss: targets").cpu()
+    targets = tree.check_nodes(targets, "max_constraint_loss: targets", batch=batch).cpu()
     _check_batch(batch, "max_constraint_loss", "node_logits")
     anc = tree.ancestor_matrix()  # (N, N): [j, t] t is j or an ancestor of j
     y = anc[targets].to(node_logits)  # (B, N): the root path of each label
@@ -351,3 +469,119 @@ def max_constraint_loss(
     pred = (y * pos + (1 - y) * neg).clamp(1e-7, 1 - 1e-7)  # (B, N)
     bce = F.binary_cross_entropy(pred, y, reduction="none")  # (B, N)
     return bce[known].mean()
+
+
+# ------------------------------------------------- the baselines' loss classes
+class CrossEntropyLossOutput(NamedTuple):
+    """A cross-entropy loss: ``total`` and its one part ``ce`` (the same scalar)."""
+
+    #: what to back-propagate.
+    total: torch.Tensor
+    #: the mean cross-entropy over the samples it applies to.
+    ce: torch.Tensor
+
+
+class PerLevelLossOutput(NamedTuple):
+    """The per-level cross-entropy: ``total`` and the term of each level."""
+
+    #: the sum over levels: what to back-propagate.
+    total: torch.Tensor
+    #: ``(L,)``: each level's mean cross-entropy, coarse to fine.
+    levels: torch.Tensor
+
+
+class MaxConstraintLossOutput(NamedTuple):
+    """C-HMCNN's loss: ``total`` and its one part ``bce`` (the same scalar)."""
+
+    #: what to back-propagate.
+    total: torch.Tensor
+    #: the mean binary cross-entropy over the known (sample, node) entries.
+    bce: torch.Tensor
+
+
+class LeafCrossEntropyLoss(TreeLoss):
+    """The flat classifier's loss, ``loss(output, targets)``: :func:`leaf_cross_entropy`
+    on ``output.leaf_logits`` ``(B, C_leaf)``; targets ``(B,)`` node indices at
+    any level (the coarse ones are dropped).
+
+    Args:
+        tree: the label tree.
+    """
+
+    def forward(self, output: Any, targets: torch.Tensor) -> CrossEntropyLossOutput:
+        """:class:`CrossEntropyLossOutput` of a batch."""
+        leaf = _output_field("LeafCrossEntropyLoss", output, "leaf_logits", "SoftmaxLevelsOutput")
+        ce = leaf_cross_entropy(leaf, targets, self.tree)
+        return CrossEntropyLossOutput(ce, ce)
+
+
+class PerLevelCrossEntropyLoss(TreeLoss):
+    """Independent per-level heads' loss, ``loss(output, targets)``:
+    :func:`per_level_cross_entropy` on ``[*output.level_logits[:-1],
+    output.leaf_logits]`` (a softmax head per level; for HRN's output, its coarse
+    heads and its leaf softmax head).
+
+    Args:
+        tree: the label tree.
+    """
+
+    def forward(self, output: Any, targets: torch.Tensor) -> PerLevelLossOutput:
+        """:class:`PerLevelLossOutput` of a batch."""
+        levels = _output_field("PerLevelCrossEntropyLoss", output, "level_logits",
+                               "SoftmaxLevelsOutput")
+        terms = _per_level_terms([*levels[:-1], output.leaf_logits], targets, self.tree)
+        per_level = torch.stack(terms)  # (L,)
+        return PerLevelLossOutput(per_level.sum(), per_level)
+
+
+class MaxConstraintLoss(TreeLoss):
+    """C-HMCNN's loss, ``loss(output, targets)``: :func:`max_constraint_loss` on
+    ``output.node_logits`` ``(B, N)``.
+
+    Args:
+        tree: the label tree.
+    """
+
+    def forward(self, output: Any, targets: torch.Tensor) -> MaxConstraintLossOutput:
+        """:class:`MaxConstraintLossOutput` of a batch."""
+        logits = _output_field("MaxConstraintLoss", output, "node_logits", "CHMCNNOutput")
+        bce = max_constraint_loss(logits, targets, self.tree)
+        return MaxConstraintLossOutput(bce, bce)
+
+
+# ------------------------------------------------------------------ by name
+_LOSSES: dict[str, type[nn.Module]] = {
+    "hrn": HRNLoss,
+    "leaf-ce": LeafCrossEntropyLoss,
+    "per-level-ce": PerLevelCrossEntropyLoss,
+    "max-constraint": MaxConstraintLoss,
+}
+
+
+def list_losses() -> list[str]:
+    """The names :func:`get_loss` builds, sorted."""
+    return sorted(_LOSSES)
+
+
+def get_loss(name: str, tree: LabelTree, **config: Any) -> nn.Module:
+    """The loss ``name`` over ``tree``, called as ``loss(output, targets)``.
+
+    Args:
+        name: one of :func:`list_losses`; a model's own is
+            :func:`hmglib.models.model_loss` of its name.
+        tree: the label tree.
+        **config: the loss's options (``HRNLoss``: ``energy_fn``, ``ce_reduction``,
+            ``terms``; the others take none).
+
+    Raises:
+        ValueError: an unknown name or option (the message lists the valid ones).
+    """
+    if name not in _LOSSES:
+        raise ValueError(f"unknown loss '{name}'; choose one of {list_losses()}.")
+    cls = _LOSSES[name]
+    options = [n for n in inspect.signature(cls).parameters if n != "tree"]
+    unknown = sorted(set(config) - set(options))
+    if unknown:
+        raise ValueError(f"get_loss('{name}'): unknown option(s) {unknown}; {cls.__name__} "
+                         f"takes {options or 'no options'}.")
+    return cls(tree, **config)

@@ -27,6 +27,7 @@ from sklearn.metrics import average_precision_score
 
 from hmglib.hierarchy import LabelTree
 from hmglib.models.hrn import HRNOutput
+from hmglib.probability import check_energy_fn, log_marginals, node_energies
 
 __all__ = [
     "level_predictions",
@@ -117,7 +118,7 @@ def _check_output(output: HRNOutput, tree: LabelTree) -> None:
 
 
 def level_predictions(
-    output: HRNOutput, tree: LabelTree, rule: str = "paper", energies: str = "sigmoid"
+    output: HRNOutput, tree: LabelTree, rule: str = "paper", energy_fn: str = "sigmoid"
 ) -> list[torch.Tensor]:
     """One predicted node index per level and sample.
 
@@ -129,8 +130,9 @@ def level_predictions(
             HRN: each coarse sigmoid head, and the softmax head at the leaf);
             ``"marginal"``: the argmax of the tree marginals ``P(y_i = 1)`` within
             each level (models with sigmoid node heads only).
-        energies: for the marginal rule, how node logits become energies:
-            ``"sigmoid"`` (the paper) or ``"logits"``.
+        energy_fn: for the marginal rule, how node logits become energies
+            (:data:`hmglib.probability.ENERGY_FNS`): ``"sigmoid"`` (the paper) or
+            ``"identity"``.
 
     Returns:
         ``L`` int64 tensors ``(B,)`` of node indices, coarse to fine.
@@ -144,12 +146,9 @@ def level_predictions(
         if not output.sigmoid_nodes:
             raise ValueError(f"the marginal rule needs sigmoid node heads; "
                              f"{type(output).__name__} has none.")
-        if energies not in ("sigmoid", "logits"):
-            raise ValueError(f"energies must be 'sigmoid' or 'logits', got '{energies}'.")
-        from hmglib.probability import log_marginals
-
+        check_energy_fn(energy_fn, "level_predictions: energy_fn")
         f = output.node_logits.double()  # (B, N)
-        scores = log_marginals(torch.sigmoid(f) if energies == "sigmoid" else f, tree)
+        scores = log_marginals(node_energies(f, energy_fn), tree)  # (B, N)
     return [scores[:, tree.nodes_at(lv)].argmax(dim=1) + tree.offset(lv)
             for lv in range(tree.num_levels)]
 
@@ -257,7 +256,7 @@ def mistake_severity(pred_leaf: torch.Tensor, target_leaf: torch.Tensor, tree: L
 
 
 def hierarchical_report(
-    output: HRNOutput, targets: torch.Tensor, tree: LabelTree, energies: str = "sigmoid"
+    output: HRNOutput, targets: torch.Tensor, tree: LabelTree, energy_fn: str = "sigmoid"
 ) -> dict[str, float]:
     """Every hierarchical metric of the book from a model's outputs on a test set.
 
@@ -265,7 +264,8 @@ def hierarchical_report(
         output: the model's outputs for ``B`` test samples.
         targets: ``(B,)`` leaf node indices.
         tree: the label tree.
-        energies: how the marginal rule turns node logits into energies.
+        energy_fn: how the marginal rule turns node logits into energies
+            (``"sigmoid"`` or ``"identity"``).
 
     Returns:
         A flat dict: ``OA/<level>`` (the paper's rule), ``AU(PRC)``, ``consistency``
@@ -276,7 +276,7 @@ def hierarchical_report(
     rules = RULES if output.sigmoid_nodes else ("paper",)
     for rule in rules:
         suffix = "" if rule == "paper" else "-marginal"
-        preds = level_predictions(output, tree, rule=rule, energies=energies)
+        preds = level_predictions(output, tree, rule=rule, energy_fn=energy_fn)
         for name, acc in zip(tree.level_names, level_accuracy(preds, targets, tree), strict=True):
             out[f"OA{suffix}/{name}"] = acc
         out[f"consistency{suffix}"] = consistency(preds, tree)

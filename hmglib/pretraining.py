@@ -46,8 +46,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
-import json
-import os
 import sys
 import time
 from collections import OrderedDict
@@ -60,9 +58,10 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from hmglib import atomic
 from hmglib.data import HierShapes
 from hmglib.engine import fit, predict, seed_everything
-from hmglib.models.backbones import SMALL_CNN_WEIGHTS_FILE, SmallCNN, _meta_name
+from hmglib.models.backbones import SMALL_CNN_WEIGHTS_FILE, SmallCNN
 
 __all__ = [
     "PRETRAIN_WORLD",
@@ -75,6 +74,7 @@ __all__ = [
     "BATCH_SIZE",
     "SEED",
     "QUICK",
+    "META_FILE",
     "PretrainResult",
     "pretrain",
     "save_weights",
@@ -104,6 +104,9 @@ SEED = 0
 #: The short form (``--quick``), a few seconds for tests; not a usable backbone.
 QUICK: dict[str, int] = dict(samples_per_class=4, test_samples_per_class=2, epochs=1,
                              batch_size=32)
+#: The metadata JSON written beside the weights: the same stem, ``.json`` (the name
+#: :class:`~hmglib.models.SmallCNN_Weights` reads its ``meta`` from).
+META_FILE = Path(SMALL_CNN_WEIGHTS_FILE).with_suffix(".json").name
 #: Where the shipped weights live: ``hmglib/models/weights/``.
 DEFAULT_OUT = Path(__file__).resolve().parent / "models" / "weights"
 
@@ -252,12 +255,6 @@ def _state_bytes(backbone: nn.Module) -> bytes:
     return buf.getvalue()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def save_weights(result: PretrainResult, out: str | Path | None = None,
                  quick: bool = False) -> tuple[Path, dict[str, Any]]:
     """Write the backbone's state dict and its metadata JSON (with the file's sha256).
@@ -274,16 +271,13 @@ def save_weights(result: PretrainResult, out: str | Path | None = None,
         ``(path of the weight file, the metadata written)``.
     """
     out = DEFAULT_OUT if out is None else Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     data = _state_bytes(result.backbone)
     meta = {"file": SMALL_CNN_WEIGHTS_FILE, "sha256": hashlib.sha256(data).hexdigest(),
             "file_size": len(data), **result.meta}
     if quick:
         meta["quick"] = True
-    path = out / SMALL_CNN_WEIGHTS_FILE
-    _write_atomic(path, data)
-    _write_atomic(out / _meta_name(SMALL_CNN_WEIGHTS_FILE),
-                  (json.dumps(meta, indent=1) + "\n").encode())
+    path = atomic.write_bytes(out / SMALL_CNN_WEIGHTS_FILE, data)
+    atomic.write_json(out / META_FILE, meta, indent=1)
     return path, meta
 
 

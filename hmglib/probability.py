@@ -46,7 +46,6 @@ teaching and for the tests that hold the recursion to them.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import weakref
 from dataclasses import dataclass, field
@@ -54,14 +53,17 @@ from typing import Literal
 
 import torch
 
-from hmglib.hierarchy import LabelTree, LabelTreeError
+from hmglib.hierarchy import LabelTree
+from hmglib.precision import autocast_off, upcast
 
 __all__ = [
     "DENSE_MAX_NODES",
     "ENERGY_DTYPES",
     "check_energies",
     "check_finite",
-    "check_nodes",
+    "ENERGY_FNS",
+    "node_energies",
+    "check_energy_fn",
     "path_energies",
     "log_subtree_sums",
     "log_partition",
@@ -163,11 +165,7 @@ def _index(tree: LabelTree, like: torch.Tensor) -> _TreeIndex:
                     "build trees with LabelTree.from_paths or from_csv."
                 )
             parent_local.append((parents - bounds[lv - 1]).contiguous())
-        anc = torch.full((tree.num_levels, tree.num_nodes), -1, dtype=torch.long)  # (L, N)
-        anc[tree.level_of, torch.arange(tree.num_nodes)] = torch.arange(tree.num_nodes)
-        for lv in range(tree.num_levels - 1, 0, -1):
-            finer = anc[lv] >= 0
-            anc[lv - 1, finer] = tree.parent[anc[lv, finer]]
+        anc = tree.ancestor_table()  # (L, N): the ancestor of each node at each level
         strict = (anc >= 0) & (anc != torch.arange(tree.num_nodes))  # (L, N)
         index = _TreeIndex(
             bounds, parent_local, anc, anc.clamp(min=0).T.contiguous(), strict.T.double()
@@ -176,6 +174,43 @@ def _index(tree: LabelTree, like: torch.Tensor) -> _TreeIndex:
         _INDEX_CACHE[key] = hit
         weakref.finalize(tree, _INDEX_CACHE.pop, key, None)
     return hit[1].to(like.device, like.dtype)
+
+
+# ------------------------------------------------------------ energy functions
+#: How node logits become the unary energies of the tree distribution, by name:
+#: ``"sigmoid"`` (HRN's paper and official code: energies bounded to ``(0, 1)``)
+#: or ``"identity"`` (the logits themselves, unbounded). The losses, the
+#: metrics and the model outputs take the same names.
+ENERGY_FNS: tuple[str, ...] = ("sigmoid", "identity")
+
+
+def node_energies(node_logits: torch.Tensor, energy_fn: str = "sigmoid") -> torch.Tensor:
+    """The unary energies ``f`` of the tree distribution from node logits.
+
+    Args:
+        node_logits: ``(B, N)`` float, one logit per node in node order (any shape
+            works: the function is element-wise).
+        energy_fn: one of :data:`ENERGY_FNS`: ``"sigmoid"`` gives
+            ``sigmoid(node_logits)`` in ``(0, 1)``, ``"identity"`` the logits.
+
+    Returns:
+        A tensor of ``node_logits``' shape and dtype.
+
+    Raises:
+        ValueError: an unknown ``energy_fn``.
+    """
+    check_energy_fn(energy_fn)
+    return torch.sigmoid(node_logits) if energy_fn == "sigmoid" else node_logits
+
+
+def check_energy_fn(energy_fn: object, what: str = "energy_fn") -> str:
+    """Return ``energy_fn`` if it is one of :data:`ENERGY_FNS`, else raise a
+    ``ValueError`` that names ``what`` and the choices."""
+    if energy_fn not in ENERGY_FNS:
+        hint = " (the former name 'logits' is now 'identity')" if energy_fn == "logits" else ""
+        raise ValueError(f"{what} must be one of {list(ENERGY_FNS)}: 'sigmoid' (the paper) or "
+                         f"'identity' (the logits themselves), got {energy_fn!r}{hint}.")
+    return energy_fn  # type: ignore[return-value]
 
 
 # ------------------------------------------------------------------ checks
@@ -233,64 +268,6 @@ def check_finite(x: torch.Tensor, what: str, kind: str = "energies") -> None:
             f"{what} holds {bad} NaN or infinite values; {kind} must be finite "
             "(check the model's outputs and the learning rate)."
         )
-
-
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype the tree computations run in for energies of ``dtype``:
-    float64 for float64, float32 for everything else."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
-def _upcast(energies: torch.Tensor) -> torch.Tensor:
-    """``energies`` in :func:`_compute_dtype` (a no-op for float32/float64)."""
-    return energies.to(_compute_dtype(energies.dtype))
-
-
-def _autocast_off(device: torch.device) -> contextlib.AbstractContextManager:
-    """A context with autocast disabled on ``device``'s type (a no-op on device
-    types autocast does not know)."""
-    available = getattr(torch.amp, "is_autocast_available", None)
-    if available is not None and not available(device.type):
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, enabled=False)
-
-
-def check_nodes(
-    nodes: torch.Tensor, batch: int, tree: LabelTree, what: str = "nodes"
-) -> torch.Tensor:
-    """Validate one node index per sample and return them as int64.
-
-    Args:
-        nodes: ``(batch,)`` integer node indices in ``[0, N)``.
-        batch: the batch size ``B`` of the energies they go with.
-        tree: the label tree (``N`` nodes).
-        what: the input's name, for the error messages.
-
-    Raises:
-        TypeError: not an integer tensor (a float, bool or one-hot tensor).
-        ValueError: not of shape ``(batch,)``.
-        LabelTreeError: an index outside ``[0, N)`` (a ``ValueError``).
-    """
-    if not isinstance(nodes, torch.Tensor):
-        raise TypeError(f"{what} must be a torch.Tensor of int64 node indices, got "
-                        f"{type(nodes).__name__}.")
-    if nodes.is_floating_point() or nodes.is_complex() or nodes.dtype == torch.bool:
-        raise TypeError(f"{what} must hold integer node indices (int64), got dtype "
-                        f"{nodes.dtype}; labels are node indices of the tree, not one-hot "
-                        "vectors or scores.")
-    if nodes.dim() != 1 or nodes.shape[0] != batch:
-        raise ValueError(f"{what} must have shape ({batch},), one node index per sample, got "
-                         f"shape {tuple(nodes.shape)}.")
-    nodes = nodes.long()
-    bad = (nodes < 0) | (nodes >= tree.num_nodes)
-    if bool(bad.any()):
-        first = nodes[bad][:5].tolist()
-        raise LabelTreeError(
-            f"{what} hold {int(bad.sum())} indices outside the tree (e.g. {first}); node "
-            f"indices run 0..{tree.num_nodes - 1}. A class index within a level becomes a node "
-            "index by adding tree.offset(level)."
-        )
-    return nodes
 
 
 # -------------------------------------------------------------- recursions
@@ -418,8 +395,8 @@ def path_energies(energies: torch.Tensor, tree: LabelTree) -> torch.Tensor:
         for half-precision energies (see the module's note on precision).
     """
     check_energies(energies, tree)
-    energies = _upcast(energies)
-    with _autocast_off(energies.device):
+    energies = upcast(energies)
+    with autocast_off(energies.device):
         idx = _index(tree, energies)
         levels = _split_levels(energies, idx)  # L x (B, n_l)
         parts = [levels[0]]  # (B, n_0)
@@ -444,8 +421,8 @@ def log_subtree_sums(energies: torch.Tensor, tree: LabelTree) -> torch.Tensor:
         ``(B, N)`` float, ``log S`` (float32 for half-precision energies).
     """
     check_energies(energies, tree)
-    energies = _upcast(energies)
-    with _autocast_off(energies.device):
+    energies = upcast(energies)
+    with autocast_off(energies.device):
         idx = _index(tree, energies)
         values, _, linear = _subtree(energies, _split_levels(energies, idx), idx)
         out = torch.cat(values, dim=1)  # (B, N): S or log S
@@ -471,8 +448,8 @@ def log_partition(energies: torch.Tensor, tree: LabelTree) -> torch.Tensor:
         TypeError, ValueError: ``energies`` is not a finite ``(B, N)`` float tensor.
     """
     check_energies(energies, tree)
-    energies = _upcast(energies)
-    with _autocast_off(energies.device):
+    energies = upcast(energies)
+    with autocast_off(energies.device):
         idx = _index(tree, energies)
         return _subtree(energies, _split_levels(energies, idx), idx)[1]  # (B,)
 
@@ -501,8 +478,8 @@ def log_marginals(energies: torch.Tensor, tree: LabelTree) -> torch.Tensor:
         TypeError, ValueError: ``energies`` is not a finite ``(B, N)`` float tensor.
     """
     check_energies(energies, tree)
-    energies = _upcast(energies)
-    with _autocast_off(energies.device):
+    energies = upcast(energies)
+    with autocast_off(energies.device):
         return _log_marginals(energies, _index(tree, energies))
 
 
@@ -540,24 +517,17 @@ def log_marginal_of(
 
     Raises:
         TypeError, ValueError: malformed ``energies`` or ``nodes`` (see
-            :func:`check_energies`, :func:`check_nodes`), an unknown ``method``.
+            :func:`check_energies` and :meth:`LabelTree.check_nodes`), an unknown ``method``.
     """
-    check_energies(energies, tree)
-    nodes = check_nodes(nodes, energies.shape[0], tree).to(energies.device)
-    return _log_marginal_of_any(energies, nodes, tree, method)
-
-
-def _log_marginal_of_any(
-    energies: torch.Tensor, nodes: torch.Tensor, tree: LabelTree, method: str
-) -> torch.Tensor:
-    """:func:`log_marginal_of` for checked inputs, in float32 or float64 with
-    autocast off."""
     if method not in ("auto", "recursion", "dense"):
         raise ValueError(f"log_marginal_of: method must be 'auto', 'recursion' or 'dense', got "
                          f"{method!r}.")
-    energies = _upcast(energies)
-    with _autocast_off(energies.device):
+    check_energies(energies, tree, "log_marginal_of: energies")
+    nodes = tree.check_nodes(nodes, "log_marginal_of: nodes", batch=energies.shape[0])
+    energies = upcast(energies)
+    with autocast_off(energies.device):
         idx = _index(tree, energies)
+        nodes = nodes.to(energies.device)  # (B,)
         if method == "dense" or (method == "auto" and tree.num_nodes <= DENSE_MAX_NODES):
             return _dense_log_marginal_of(energies, nodes, idx)
         return _log_marginal_of(energies, nodes, idx)
@@ -578,7 +548,7 @@ def log_state_probabilities(energies: torch.Tensor, tree: LabelTree) -> torch.Te
     """
     f_path = path_energies(energies, tree)  # (B, N), checked and upcast
     log_z = log_partition(energies, tree)[:, None]  # (B, 1)
-    with _autocast_off(f_path.device):
+    with autocast_off(f_path.device):
         empty = torch.zeros_like(log_z)  # (B, 1): the empty state has energy 0
         return torch.cat([empty, f_path], dim=1) - log_z  # (B, N + 1)
 
@@ -602,8 +572,8 @@ def enumerate_log_partition(energies: torch.Tensor, tree: LabelTree) -> torch.Te
         ``(B,)`` float (float32 for half-precision energies).
     """
     check_energies(energies, tree)
-    energies = _upcast(energies)
-    with _autocast_off(energies.device):
+    energies = upcast(energies)
+    with autocast_off(energies.device):
         _, scores = _state_scores(energies, tree)  # (B, N + 1)
         return torch.logsumexp(scores, dim=1)  # (B,)
 
@@ -623,8 +593,8 @@ def enumerate_log_marginals(energies: torch.Tensor, tree: LabelTree) -> torch.Te
         ``(B, N)`` float, ``<= 0`` (float32 for half-precision energies).
     """
     check_energies(energies, tree)
-    energies = _upcast(energies)
-    with _autocast_off(energies.device):
+    energies = upcast(energies)
+    with autocast_off(energies.device):
         states, scores = _state_scores(energies, tree)  # (N + 1, N), (B, N + 1)
         log_z = torch.logsumexp(scores, dim=1, keepdim=True)  # (B, 1)
         masked = scores[:, :, None].masked_fill(~states[None], -math.inf)  # (B, N + 1, N)

@@ -41,6 +41,7 @@ class Profile:
     time_budget_s: float
 
 
+#: The run profiles by name: ``quick``, ``cpu`` and ``gpu``.
 PROFILES: dict[str, Profile] = {
     "quick": Profile("quick", epochs=1, samples_per_class=8, image_size=32, batch_size=32,
                      num_workers=0, time_budget_s=45.0),

@@ -69,6 +69,7 @@ class HRNRecipe:
     gamma: float = 0.1
 
 
+#: HRN's training recipes by name (the paper's, and the book's CPU analogs).
 HRN_RECIPES: dict[str, HRNRecipe] = {
     # official HRN: SGD, backbone 2e-4, new layers 2e-3, cosine per epoch, batch 8, 200 epochs
     "paper": HRNRecipe(optimizer="sgd", backbone_lr=2e-4, head_lr=2e-3, momentum=0.9,

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hmglib import profile
+from hmglib import atomic, profile
 
 __all__ = ["results_dir", "record", "load", "table", "over_seeds", "paired_gain"]
 
@@ -67,6 +67,13 @@ def _check_rows(rows: Sequence[Row], what: str, need_source: bool) -> list[dict]
         nested = [k for k, v in row.items() if isinstance(v, (Mapping, list, tuple, set))]
         if nested:
             raise ValueError(f"record: {what}[{i}] must be flat; keys {nested} hold containers.")
+        odd = {k: type(v).__name__ for k, v in row.items()
+               if k != "value" and v is not None and not isinstance(v, (str, int, float))}
+        if odd:
+            raise ValueError(
+                f"record: {what}[{i}] holds {odd}; a row's fields must be str, int, float, bool "
+                "or None (convert tensors and NumPy numbers with float() or int())."
+            )
         if need_source and not row.get("source"):
             raise ValueError(
                 f"record: {what}[{i}] {dict(row)} has no 'source'; say where the paper prints "
@@ -85,23 +92,32 @@ def record(
 ) -> pd.DataFrame:
     """Write a reproduction record and return it as one table.
 
+    The file is written atomically: a crash, or a reader in parallel, never meets
+    half a record, and a failed write leaves the previous record as it was.
+
     Args:
         name: file-safe record name (``[A-Za-z0-9_.-]+``), e.g. ``"hrn_relabel"``.
         measured: rows this run computed.
         paper: rows the paper reports, each with a ``source``.
         notes: why the two differ (scale, data, protocol), in a sentence or two.
-        chapter: the chapter that ran the experiment.
+        chapter: the chapter that ran the experiment (e.g. ``"03_residual"``), or None.
 
     Returns:
         A DataFrame with every row, a ``source`` column (``"this run (<profile>)"``
         for measured rows) and the value last.
 
     Raises:
-        ValueError, TypeError: a malformed name or row (the message names it).
+        ValueError, TypeError: a malformed name, row, note or chapter (the message
+            names it).
     """
-    if not name or not all(c.isalnum() or c in "_.-" for c in name):
+    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "_.-" for c in name):
         raise ValueError(f"record: name {name!r} must be non-empty and use only letters, "
                          "digits, '_', '.', '-'.")
+    if not isinstance(notes, str):
+        raise TypeError(f"record: notes must be a string, got {type(notes).__name__}.")
+    if chapter is not None and not isinstance(chapter, str):
+        raise TypeError(f"record: chapter must be a string such as '03' or None, got "
+                        f"{type(chapter).__name__}.")
     prof = profile.current().name
     rec = {
         "name": name,
@@ -111,9 +127,7 @@ def record(
         "paper": _check_rows(paper, "paper", need_source=True),
         "notes": notes,
     }
-    folder = results_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.json").write_text(json.dumps(rec, indent=1) + "\n", encoding="utf-8")
+    atomic.write_json(results_dir() / f"{name}.json", rec, indent=1)
     return table(rec)
 
 

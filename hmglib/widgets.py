@@ -80,24 +80,30 @@ def tree_explorer(tree: LabelTree, node: int | None = None):
     return w.VBox([pick, image])
 
 
-def marginals_explorer(tree: LabelTree, energies: torch.Tensor, limit: float = 4.0):
+def marginals_explorer(energies: torch.Tensor, tree: LabelTree, limit: float = 4.0):
     """One slider per node's energy: see every node's marginal probability and the
     distribution over the legal states move (:func:`hmglib.viz.draw_marginals`).
 
     Args:
-        tree: a small tree (one slider per node).
         energies: ``(N,)`` starting energies, each within ``[-limit, limit]``.
+        tree: a small tree (one slider per node).
         limit: the sliders' range.
 
     Returns:
         An ``ipywidgets.VBox``: the sliders, one column per level, and the figure.
 
     Raises:
+        TypeError: ``tree`` is not a LabelTree (e.g. the arguments swapped: the
+            energies come first).
         ValueError: ``energies`` is not one energy per node of ``tree``, or is not
             finite, or lies outside ``[-limit, limit]``.
     """
     import ipywidgets as w
 
+    if not isinstance(tree, LabelTree):
+        raise TypeError(f"marginals_explorer: tree must be a LabelTree, got "
+                        f"{type(tree).__name__}; the arguments are marginals_explorer(energies, "
+                        "tree, limit=4.0): the energies first, then the tree.")
     energies = torch.as_tensor(energies, dtype=torch.float64)
     if energies.shape != (tree.num_nodes,):
         raise ValueError(f"marginals_explorer: energies has shape {tuple(energies.shape)}; "
@@ -113,7 +119,7 @@ def marginals_explorer(tree: LabelTree, energies: torch.Tensor, limit: float = 4
 
     def draw() -> Figure:
         e = torch.tensor([[s.value for s in sliders]], dtype=torch.float64)  # (1, N)
-        return viz.draw_marginals(tree, probability.log_marginals(e, tree)[0].exp(),
+        return viz.draw_marginals(probability.log_marginals(e, tree)[0].exp(), tree,
                                   probability.log_state_probabilities(e, tree)[0].exp(),
                                   energies=e[0])
 

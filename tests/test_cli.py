@@ -14,6 +14,7 @@ from sklearn.metrics import average_precision_score
 from conftest import ROOT
 from fixtures_real import write_cub
 from hmglib import cli, engine
+from hmglib.models import get_model
 
 TINY = ["--epochs", "1", "--samples-per-class", "4", "--image-size", "16", "--batch-size", "16",
         "--quiet"]
@@ -27,7 +28,7 @@ def recomputed_report(run: Path) -> dict[str, float]:
     cfg = json.loads((run / "config.json").read_text())
     _, _, test, tree = cli.build_datasets(cfg)
     shape_from = cfg["weights"] if cfg["backbone"] == "small_cnn" else None
-    model = cli.build_model(cfg["method"], tree, cfg["backbone"], shape_from)
+    model = get_model(cfg["method"], tree, backbone=cfg["backbone"], weights=shape_from)
     ckpt = run / "best.pt" if (run / "best.pt").is_file() else run / "last.pt"
     model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["model"])
     out, y = engine.predict(model, test)

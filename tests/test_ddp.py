@@ -96,8 +96,7 @@ HRN_SCRIPT = textwrap.dedent("""
         engine.seed_everything(rank + 7)  # different init and random streams on each rank
         model = HRN(TREE, backbone=SmallCNN(width=4), feature_dim=8, bn_momentum=0.1)
         opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-        hrn = HRNLoss(TREE)
-        engine.fit(model, lambda out, y: hrn(out.node_logits, out.leaf_logits, y), Noisy(),
+        engine.fit(model, HRNLoss(TREE), Noisy(),
                    epochs=2, optimizer=opt, batch_size=4, progress=False, seed=3, out_dir=out,
                    **kw)
         assert not dist.is_initialized(), "fit must destroy the group it created"

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from hmglib import hierarchies
+from hmglib.hierarchy import LabelTree
 
 
 @pytest.mark.parametrize(("name", "sizes"), [
@@ -77,3 +78,14 @@ def test_load_returns_independent_trees() -> None:
 def test_unknown_hierarchy() -> None:
     with pytest.raises(KeyError, match=r"unknown hierarchy 'imagenet'.*LabelTree.from_csv"):
         hierarchies.load("imagenet")
+
+
+def test_a_shipped_table_round_trips_through_to_csv(tmp_path) -> None:
+    tree = hierarchies.load("aircraft")
+    path = tmp_path / "new" / "aircraft.csv"  # the folder is created
+    tree.to_csv(path, comment="copy of the shipped table")
+    assert LabelTree.from_csv(path) == tree
+    assert path.read_text(encoding="utf-8").startswith("# copy of the shipped table\n")
+    tree.to_csv(path)  # replaced whole, no temporary file left beside it
+    assert [p.name for p in path.parent.iterdir()] == ["aircraft.csv"]
+    assert LabelTree.from_csv(path) == tree

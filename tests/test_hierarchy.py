@@ -297,7 +297,7 @@ def test_node_outside_tree(tree: LabelTree, call, bad: str) -> None:
 
 
 def test_float_targets_rejected(tree: LabelTree) -> None:
-    with pytest.raises(LabelTreeError, match="integer node indices"):
+    with pytest.raises(TypeError, match="integer node indices"):
         tree.lift(torch.tensor([1.0]), 0)
 
 
@@ -419,3 +419,51 @@ def test_subtree_reduce_bad_input(tree: LabelTree) -> None:
         tree.subtree_reduce(torch.zeros(1, 10), "mean")
     with pytest.raises(LabelTreeError, match=r"values must be \(B, N=10\), got \(10,\)"):
         tree.subtree_reduce(torch.zeros(10))
+
+
+# ---------------------------------------------------------------- drawing
+def test_layout_by_hand(tree: LabelTree) -> None:
+    # bird 0, ship 1, albatross 2, wren 3, carrier 4, black-footed 5, laysan 6,
+    # house wren 7, nimitz 8, enterprise 9: leaves 0..4 left to right, parents at
+    # the mean of their children, level l at y = -l
+    pos = tree.layout()
+    assert pos.dtype == torch.float64 and pos.shape == (10, 2)
+    expected = torch.tensor([[1.25, 0], [3.5, 0], [0.5, -1], [2, -1], [3.5, -1],
+                             [0, -2], [1, -2], [2, -2], [3, -2], [4, -2]], dtype=torch.float64)
+    assert torch.equal(pos, expected)
+
+
+def test_layout_keeps_the_leaves_of_one_parent_together() -> None:
+    # leaves given out of depth-first order: b 0, a 1, y 2, x 3, z 4, 1 5, 2 6, 3 7, 4 8
+    t = LabelTree.from_paths([("b", "y", "1"), ("a", "x", "2"), ("b", "z", "3"),
+                              ("b", "y", "4")], ["t", "m", "l"])
+    x = t.layout()[:, 0].tolist()
+    # depth-first: 1 and 4 (under y), 3 (under z), 2 (under a/x)
+    assert x == [1.25, 3.0, 0.5, 3.0, 2.0, 0.0, 3.0, 2.0, 1.0]
+
+
+def test_layout_of_one_level_and_of_a_chain() -> None:
+    flat = LabelTree.from_paths([("c",), ("a",), ("b",)], ["only"])
+    assert flat.layout().tolist() == [[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]]
+    chain = LabelTree.from_paths([("r", "s", "t")], ["a", "b", "c"])
+    assert chain.layout().tolist() == [[0.0, 0.0], [0.0, -1.0], [0.0, -2.0]]
+
+
+def test_relations_by_hand(tree: LabelTree) -> None:
+    assert tree.relations(tree.index("albatross")) == [
+        "ancestor", "elsewhere", "label", "sibling", "elsewhere",
+        "descendant", "descendant", "elsewhere", "elsewhere", "elsewhere"]
+    # roots are siblings of each other; a leaf has no descendants
+    assert tree.relations(0) == ["label", "sibling", "descendant", "descendant", "elsewhere",
+                                 "descendant", "descendant", "descendant", "elsewhere",
+                                 "elsewhere"]
+    assert tree.relations(torch.tensor(9)) == ["elsewhere", "ancestor", "elsewhere",
+                                               "elsewhere", "ancestor", "elsewhere",
+                                               "elsewhere", "elsewhere", "sibling", "label"]
+
+
+def test_relations_bad_node(tree: LabelTree) -> None:
+    with pytest.raises(LabelTreeError, match=r"relations: node 10 is outside the tree"):
+        tree.relations(10)
+    with pytest.raises(LabelTreeError, match="relations: node must be an int node index"):
+        tree.relations("wren")

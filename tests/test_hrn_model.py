@@ -31,13 +31,14 @@ def test_resnet50_cub_matches_official_parameter_count() -> None:
     assert [t.shape for t in out.level_logits] == [(2, 13), (2, 37), (2, 200)]
     assert out.leaf_logits.shape == (2, 200)
     assert out.node_logits.shape == (2, 250)
-    assert out.energies.min() >= 0 and out.energies.max() <= 1
+    assert out.energies().min() >= 0 and out.energies().max() <= 1
+    torch.testing.assert_close(out.energies("identity"), out.node_logits)
 
 
 @pytest.mark.parametrize(("name", "millions"), [("aircraft", 94.5), ("cars", 70.9)])
 def test_other_trees_match_official_counts(name: str, millions: float) -> None:
-    assert n_params(HRN(hierarchies.load(name), "resnet50")) == pytest.approx(millions * 1e6,
-                                                                              rel=0.01)
+    model = HRN(hierarchies.load(name), backbone="resnet50")
+    assert n_params(model) == pytest.approx(millions * 1e6, rel=0.01)
 
 
 def small(**kw) -> HRN:

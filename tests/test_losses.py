@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from hmglib import LabelTree, LabelTreeError, hierarchies
 from hmglib import probability as prob
-from hmglib.losses import HRNLoss, HRNLossOutput, marginal_nll
+from hmglib.losses import HRNLoss, HRNLossOutput, hrn_loss, marginal_nll
+from hmglib.models import HRNOutput
 
 TREE = LabelTree.from_paths(
     [("bird", "albatross", "laysan"), ("bird", "albatross", "black-footed"),
@@ -87,8 +88,8 @@ def test_marginal_nll_bad_targets() -> None:
         marginal_nll(f, torch.tensor([0, 9]), TREE)
     with pytest.raises(ValueError, match=r"outside the tree \(e.g. \[-1\]\)"):
         marginal_nll(f, torch.tensor([-1, 0]), TREE)
-    with pytest.raises(TypeError, match="torch.Tensor"):
-        marginal_nll(f, [0, 1], TREE)
+    torch.testing.assert_close(marginal_nll(f, [0, 1], TREE),  # a list of ints is taken
+                               marginal_nll(f, torch.tensor([0, 1]), TREE))
     with pytest.raises(ValueError, match="reduction"):
         marginal_nll(f, torch.tensor([0, 1]), TREE, reduction="avg")
     with pytest.raises(ValueError, match=r"marginal_nll: energies has shape \(2, 8\)"):
@@ -96,12 +97,17 @@ def test_marginal_nll_bad_targets() -> None:
 
 
 # ------------------------------------------------------------------ HRNLoss
+def hrn_output(node: torch.Tensor, leaf: torch.Tensor, tree: LabelTree = TREE) -> HRNOutput:
+    """An HRN output holding the node logits ``(B, N)`` and leaf logits ``(B, C_leaf)``."""
+    return HRNOutput(list(node.split(list(tree.level_sizes), dim=1)), leaf, [])
+
+
 def test_hrn_loss_parts() -> None:
     loss = HRNLoss(TREE)
     node = logits(TREE, 5, seed=1)
     leaf = logits(TREE, 5, seed=2)[:, :4]  # (5, 4 leaves)
     targets = torch.tensor([5, 2, 8, 0, 7])  # leaves at 0, 2, 4
-    out = loss(node, leaf, targets)
+    out = loss(hrn_output(node, leaf), targets)
     assert isinstance(out, HRNLossOutput)
     hier = -prob.enumerate_log_marginals(torch.sigmoid(node), TREE)[torch.arange(5), targets]
     torch.testing.assert_close(out.hier, hier.mean())
@@ -113,15 +119,15 @@ def test_hrn_loss_batch_ce_reduction_divides_by_the_batch() -> None:
     node = logits(TREE, 5, seed=1)
     leaf = logits(TREE, 5, seed=2)[:, :4]
     targets = torch.tensor([5, 2, 8, 0, 7])  # 3 of 5 leaf-labelled
-    paper = HRNLoss(TREE)(node, leaf, targets)
-    batch = HRNLoss(TREE, ce_reduction="batch")(node, leaf, targets)
+    paper = hrn_loss(node, leaf, targets, TREE)
+    batch = hrn_loss(node, leaf, targets, TREE, ce_reduction="batch")
     by_hand = F.cross_entropy(leaf[[0, 2, 4]], torch.tensor([0, 3, 2]), reduction="sum") / 5
     torch.testing.assert_close(batch.ce, by_hand)
     torch.testing.assert_close(batch.ce, paper.ce * 3 / 5)
     torch.testing.assert_close(batch.hier, paper.hier)
     full = torch.tensor([5, 6, 7, 8, 5])  # all leaf-labelled: the two reductions agree
-    torch.testing.assert_close(HRNLoss(TREE, ce_reduction="batch")(node, leaf, full).ce,
-                               HRNLoss(TREE)(node, leaf, full).ce)
+    torch.testing.assert_close(hrn_loss(node, leaf, full, TREE, ce_reduction="batch").ce,
+                               hrn_loss(node, leaf, full, TREE).ce)
     assert "ce_reduction='batch'" in repr(HRNLoss(TREE, ce_reduction="batch"))
 
 
@@ -129,7 +135,7 @@ def test_hrn_loss_logit_energies() -> None:
     node = logits(TREE, 3, seed=1)
     leaf = torch.zeros(3, 4, dtype=torch.float64)
     targets = torch.tensor([5, 6, 7])
-    out = HRNLoss(TREE, energies="logits")(node, leaf, targets)
+    out = hrn_loss(node, leaf, targets, TREE, energy_fn="identity")
     torch.testing.assert_close(out.hier, marginal_nll(node, targets, TREE))
     torch.testing.assert_close(out.ce, torch.tensor(math.log(4), dtype=torch.float64))
 
@@ -137,7 +143,7 @@ def test_hrn_loss_logit_energies() -> None:
 def test_hrn_loss_without_leaf_labels_has_zero_ce_and_a_graph() -> None:
     node = logits(TREE, 3).requires_grad_()
     leaf = logits(TREE, 3)[:, :4].requires_grad_()
-    out = HRNLoss(TREE)(node, leaf, torch.tensor([0, 2, 4]))  # coarse labels only
+    out = hrn_loss(node, leaf, torch.tensor([0, 2, 4]), TREE)  # coarse labels only
     assert out.ce.item() == 0.0 and torch.isfinite(out.total)
     out.total.backward()
     assert torch.equal(leaf.grad, torch.zeros_like(leaf))
@@ -151,10 +157,10 @@ def test_sigmoid_energies_cannot_beat_the_floor_but_logits_can() -> None:
     big = 30 * (2 * on_path - 1)  # confident logits: +30 on the true path, -30 elsewhere
     floor = -prob.best_log_marginals(cub)[leaf].mean()
     leaf_logits = torch.zeros(16, 200, dtype=torch.float64)
-    sig = HRNLoss(cub)(big, leaf_logits, leaf)
+    sig = hrn_loss(big, leaf_logits, leaf, cub)
     assert sig.hier.item() == pytest.approx(floor.item(), abs=1e-6)
     assert 3.0 < floor.item() < 3.4
-    lgt = HRNLoss(cub, energies="logits")(big, leaf_logits, leaf)
+    lgt = hrn_loss(big, leaf_logits, leaf, cub, energy_fn="identity")
     assert lgt.hier.item() < 1e-6
 
 
@@ -193,9 +199,9 @@ def test_hrn_loss_of_bf16_logits_under_autocast_matches_float64() -> None:
     node = (3 * torch.randn(32, CUB.num_nodes, generator=g)).to(torch.bfloat16)
     leaf = (3 * torch.randn(32, 200, generator=g)).to(torch.bfloat16)
     targets = torch.cat([CUB.leaves[:24], torch.arange(8)])  # leaf and coarse labels
-    reference = HRNLoss(CUB)(node.double(), leaf.double(), targets)
+    reference = hrn_loss(node.double(), leaf.double(), targets, CUB)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        got = HRNLoss(CUB)(node.requires_grad_(), leaf, targets)
+        got = hrn_loss(node.requires_grad_(), leaf, targets, CUB)
     assert got.total.dtype == got.hier.dtype == got.ce.dtype == torch.float32
     assert got.hier.item() == pytest.approx(reference.hier.item(), abs=1e-5)
     assert got.ce.item() == pytest.approx(reference.ce.item(), abs=1e-4)
@@ -214,7 +220,7 @@ def test_empty_batch_is_refused_where_the_mean_is_undefined() -> None:
     assert marginal_nll(f, none, TREE, reduction="none").shape == (0,)
     with pytest.raises(ValueError, match=r"HRNLoss: the batch is empty \(node_logits has 0 "
                                          r"rows\).*Skip empty batches"):
-        HRNLoss(TREE)(f, torch.zeros(0, 4), none)
+        hrn_loss(f, torch.zeros(0, 4), none, TREE)
 
 
 def test_non_finite_leaf_logits_are_refused() -> None:
@@ -223,28 +229,52 @@ def test_non_finite_leaf_logits_are_refused() -> None:
     leaf[1, 2] = float("nan")
     with pytest.raises(ValueError, match=r"HRNLoss: leaf_logits holds 1 NaN or infinite "
                                          r"values; logits must be finite"):
-        HRNLoss(TREE)(node, leaf, torch.tensor([5, 6]))
+        hrn_loss(node, leaf, torch.tensor([5, 6]), TREE)
     leaf[0, 0] = float("inf")
     with pytest.raises(ValueError, match="HRNLoss: leaf_logits holds 2 NaN"):
-        HRNLoss(TREE)(node, leaf, torch.tensor([0, 1]))  # even with no leaf-labelled sample
+        hrn_loss(node, leaf, torch.tensor([0, 1]), TREE)  # even with no leaf-labelled sample
 
 
 def test_hrn_loss_bad_input() -> None:
-    with pytest.raises(ValueError, match="'sigmoid'.*'logits'"):
-        HRNLoss(TREE, energies="softplus")
-    with pytest.raises(ValueError, match="ce_reduction must be 'labelled'.*'batch'.*'sum'"):
+    with pytest.raises(ValueError, match="energy_fn must be one of.*'sigmoid'.*'identity'"):
+        HRNLoss(TREE, energy_fn="softplus")
+    with pytest.raises(ValueError, match="former name 'logits' is now 'identity'"):
+        HRNLoss(TREE, energy_fn="logits")
+    with pytest.raises(ValueError, match="ce_reduction must be one of.*'labelled'.*'sum'"):
         HRNLoss(TREE, ce_reduction="sum")
-    loss = HRNLoss(TREE)
+    with pytest.raises(ValueError, match="terms must be a non-empty selection"):
+        HRNLoss(TREE, terms=())
+    with pytest.raises(ValueError, match="terms must be a non-empty selection"):
+        HRNLoss(TREE, terms=("hier", "hier"))
     node = torch.zeros(2, TREE.num_nodes)
+    with pytest.raises(TypeError, match=r"HRNLoss takes the model's output.*got Tensor"):
+        HRNLoss(TREE)(node, torch.tensor([5, 6]))  # tensors, not the model's output
+
+    def loss(n, leaf, t):
+        return hrn_loss(n, leaf, t, TREE)
+
     with pytest.raises(ValueError, match=r"leaf_logits has shape \(2, 3\), expected \(2, 4\)"):
         loss(node, torch.zeros(2, 3), torch.tensor([5, 6]))
     with pytest.raises(TypeError, match="leaf_logits must be a float"):
         loss(node, torch.zeros(2, 4, dtype=torch.long), torch.tensor([5, 6]))
     with pytest.raises(ValueError, match=r"HRNLoss: node_logits has shape \(2, 4\)"):
         loss(torch.zeros(2, 4), torch.zeros(2, 4), torch.tensor([5, 6]))
-    with pytest.raises(ValueError, match="HRNLoss: targets hold 1 indices outside"):
+    with pytest.raises(ValueError, match="HRNLoss: targets hold 1 node indices outside"):
         loss(node, torch.zeros(2, 4), torch.tensor([5, 60]))
     with pytest.raises(ValueError, match="HRNLoss: node_logits holds 1 NaN"):
         loss(node.index_fill(1, torch.tensor([0]), float("nan"))[:1].repeat(2, 1)
              .index_fill(0, torch.tensor([1]), 0.0), torch.zeros(2, 4), torch.tensor([5, 6]))
-    assert "energies='sigmoid'" in repr(loss)
+    assert "energy_fn='sigmoid'" in repr(HRNLoss(TREE))
+
+
+def test_hrn_loss_terms_choose_what_total_sums() -> None:
+    node, leaf = logits(TREE, 6, seed=3), logits(TREE, 6, seed=4)[:, :4]
+    targets = torch.tensor([5, 2, 8, 0, 7, 6])
+    both = HRNLoss(TREE)(hrn_output(node, leaf), targets)
+    hier = HRNLoss(TREE, terms=("hier",))(hrn_output(node, leaf), targets)
+    ce = HRNLoss(TREE, terms=["ce"])(hrn_output(node, leaf), targets)
+    torch.testing.assert_close(hier.total, both.hier)
+    torch.testing.assert_close(ce.total, both.ce)
+    torch.testing.assert_close(hier.ce, both.ce)  # both parts are always reported
+    torch.testing.assert_close(both.total, both.hier + both.ce)
+    assert float(both.ce) > 0 and float(both.hier) > 0

@@ -40,9 +40,9 @@ def test_paper_rule_and_accuracy_by_hand() -> None:
 def test_marginal_rule_by_brute_force() -> None:
     torch.manual_seed(0)
     out = HRNOutput([torch.randn(16, s) for s in TREE.level_sizes], torch.randn(16, 4), [])
-    for energies in ("sigmoid", "logits"):
-        preds = metrics.level_predictions(out, TREE, rule="marginal", energies=energies)
-        f = torch.sigmoid(out.node_logits) if energies == "sigmoid" else out.node_logits
+    for energy_fn in ("sigmoid", "identity"):
+        preds = metrics.level_predictions(out, TREE, rule="marginal", energy_fn=energy_fn)
+        f = torch.sigmoid(out.node_logits) if energy_fn == "sigmoid" else out.node_logits
         states = TREE.legal_states().double()  # (N + 1, N)
         joint = torch.softmax(f.double() @ states.T, dim=1)  # (B, N + 1)
         marginals = joint @ states  # (B, N)

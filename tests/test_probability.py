@@ -367,7 +367,7 @@ def test_bad_energies(fn, bad, error, match: str) -> None:
 
 def test_bad_nodes() -> None:
     f = torch.zeros(2, 5)
-    with pytest.raises(LabelTreeError, match=r"nodes hold 1 indices outside the tree"):
+    with pytest.raises(LabelTreeError, match=r"nodes hold 1 node indices outside the tree"):
         prob.log_marginal_of(f, torch.tensor([0, 5]), TOY)
     with pytest.raises(ValueError, match=r"shape \(2,\)"):
         prob.log_marginal_of(f, torch.tensor([0]), TOY)
@@ -400,15 +400,15 @@ def test_node_relations_and_chapter_figures() -> None:
     tree = LabelTree.from_paths(
         [("a", "a1", "x"), ("a", "a1", "y"), ("a", "a2", "z"), ("b", "b1", "w")], ["l0", "l1", "l2"]
     )  # a 0, b 1, a1 2, a2 3, b1 4, x 5, y 6, z 7, w 8
-    assert viz.node_relations(tree, 2) == ["ancestor", "elsewhere", "label", "sibling", "elsewhere",
-                                           "descendant", "descendant", "elsewhere", "elsewhere"]
-    assert viz.node_relations(tree, 0)[:2] == ["label", "sibling"]  # roots are siblings
+    assert tree.relations(2) == ["ancestor", "elsewhere", "label", "sibling", "elsewhere",
+                                 "descendant", "descendant", "elsewhere", "elsewhere"]
+    assert tree.relations(0)[:2] == ["label", "sibling"]  # roots are siblings
     f = energies_for(tree, 2, batch=1)
     p = prob.log_marginals(f, tree)[0].exp()
     figs = [
-        viz.draw_marginals(tree, p, prob.log_state_probabilities(f, tree)[0].exp(), energies=f[0]),
-        viz.draw_marginals(tree, p),
-        viz.draw_label_gradient(tree, p - 0.5, 2, title="t"),
+        viz.draw_marginals(p, tree, prob.log_state_probabilities(f, tree)[0].exp(), energies=f[0]),
+        viz.draw_marginals(p, tree),
+        viz.draw_label_gradient(p - 0.5, tree, 2, title="t"),
         viz.draw_scaling([10, 100, 1000],
                          {"a": [1e-3, 1e-2, float("nan")], "b": [1e-4, 2e-4, 1e-3]}, quadratic="a"),
         viz.draw_sigmoid_ceiling({"t": p[5:].tolist()}, [1, 2], {"t": [0.1, 0.5]}),

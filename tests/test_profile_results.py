@@ -74,12 +74,35 @@ def test_record_writes_json_and_table(monkeypatch, tmp_path) -> None:
     ({"name": "x", "measured": [{"value": float("nan")}]}, "value nan"),
     ({"name": "x", "measured": [{"value": 1, "per": [1, 2]}]}, r"keys \['per'\] hold containers"),
     ({"name": "x", "measured": [], "paper": [{"value": 1.0}]}, r"paper\[0\].*no 'source'"),
+    ({"name": "x", "measured": [{"value": 1.0, "seed": object()}]},
+     r"measured\[0\] holds \{'seed': 'object'\}.*float\(\) or int\(\)"),
 ])
 def test_record_rejects_bad_rows(monkeypatch, tmp_path, kwargs, message) -> None:
     monkeypatch.setenv("HMG_RESULTS_DIR", str(tmp_path))
     with pytest.raises(ValueError, match=message):
         results.record(**kwargs)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"notes": 3}, "notes must be a string, got int"),
+    ({"chapter": 3}, "chapter must be a string such as '03' or None, got int"),
+])
+def test_record_rejects_bad_notes_and_chapter(monkeypatch, tmp_path, kwargs, message) -> None:
+    monkeypatch.setenv("HMG_RESULTS_DIR", str(tmp_path))
+    with pytest.raises(TypeError, match=message):
+        results.record("x", [{"value": 1.0}], **kwargs)
+    assert not list(tmp_path.iterdir())
+
+
+def test_record_replaces_a_record_whole_and_leaves_no_temporary_file(monkeypatch,
+                                                                   tmp_path) -> None:
+    monkeypatch.setenv("HMG_RESULTS_DIR", str(tmp_path / "new" / "results"))
+    results.record("demo", [{"metric": "OA", "value": 1.0}])
+    results.record("demo", [{"metric": "OA", "value": 2.0}, {"metric": "MAP", "value": 3.0}])
+    folder = tmp_path / "new" / "results"  # created with its parents
+    assert [p.name for p in folder.iterdir()] == ["demo.json"]
+    assert [r["value"] for r in results.load("demo")["measured"]] == [2.0, 3.0]
 
 
 def test_record_missing(monkeypatch, tmp_path) -> None:

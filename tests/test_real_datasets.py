@@ -21,7 +21,14 @@ from torchvision import transforms
 
 import fixtures_real as fx
 from hmglib import hierarchies
-from hmglib.data import _io
+from hmglib.data import (
+    CorruptImageError,
+    DatasetFormatError,
+    DatasetMismatchError,
+    DatasetNotFoundError,
+    DownloadUnavailableError,
+    _io,
+)
 from hmglib.data.aircraft import BANNER_PX, FGVCAircraft3
 from hmglib.data.cars import StanfordCars
 from hmglib.data.coco import CATEGORIES, COCO2014, MissingExtraError
@@ -56,10 +63,10 @@ def test_open_image_reads_rgb_and_names_corrupt_files(tmp_path: Path) -> None:
     assert img.mode == "RGB" and img.size == (20, 10)
     for name, damage in (("t.jpg", fx.truncate), ("g.jpg", fx.garbage)):
         bad = damage(fx.jpeg(tmp_path / name, size=(64, 64), seed=3))
-        with pytest.raises(_io.CorruptImageError, match=str(bad)) as info:
+        with pytest.raises(CorruptImageError, match=str(bad)) as info:
             _io.open_image(bad)
         assert info.value.path == bad and isinstance(info.value, OSError)
-    with pytest.raises(_io.DatasetNotFoundError, match="missing.jpg"):
+    with pytest.raises(DatasetNotFoundError, match="missing.jpg"):
         _io.open_image(tmp_path / "missing.jpg")
 
 
@@ -88,7 +95,7 @@ def test_sources_hold_addresses_and_checksums() -> None:
 def test_read_rows_names_file_and_line_of_a_bad_line(tmp_path: Path) -> None:
     path = tmp_path / "t.txt"
     path.write_text("1 2\n\n3 4 5\n")
-    with pytest.raises(_io.DatasetFormatError, match=r"t.txt' line 3.*<a> <b>"):
+    with pytest.raises(DatasetFormatError, match=r"t.txt' line 3.*<a> <b>"):
         _io.read_rows(path, 2, "<a> <b>")
     assert _io.read_rows(path, 2, "<a> <rest>", last_rest=True) == [["1", "2"], ["3", "4 5"]]
 
@@ -98,7 +105,7 @@ def test_read_rows_names_file_and_line_of_a_bad_line(tmp_path: Path) -> None:
     (COCO2014, "test"),
 ])
 def test_unknown_split_is_refused(cls, bad: str, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=f"unknown split '{bad}'"):
+    with pytest.raises(ValueError, match=f"unknown split='{bad}'"):
         cls(tmp_path, split=bad)
 
 
@@ -156,7 +163,7 @@ def test_cub_root_may_be_the_dataset_folder_or_the_data_root(
 
 
 def test_cub_missing_folder_names_layout_and_source(tmp_path: Path) -> None:
-    with pytest.raises(_io.DatasetNotFoundError) as info:
+    with pytest.raises(DatasetNotFoundError) as info:
         CUB200(tmp_path / "nothing")
     msg = str(info.value)
     for part in ("images.txt", "parts/part_locs.txt", "Expected layout", "bounding_boxes.txt",
@@ -167,13 +174,13 @@ def test_cub_missing_folder_names_layout_and_source(tmp_path: Path) -> None:
 
 def test_cub_incomplete_folder_names_the_missing_files(cub: dict, tmp_path: Path) -> None:
     (cub["base"] / "parts" / "part_locs.txt").unlink()
-    with pytest.raises(_io.DatasetNotFoundError,
+    with pytest.raises(DatasetNotFoundError,
                        match=r"incomplete: parts/part_locs.txt is missing"):
         CUB200(tmp_path)
     fx.write_cub(tmp_path)
     missing = cub["base"] / "images" / cub["test"][1][1]
     missing.unlink()
-    with pytest.raises(_io.DatasetNotFoundError, match="Red_Legged_Kittiwake_0002_796.jpg"):
+    with pytest.raises(DatasetNotFoundError, match="Red_Legged_Kittiwake_0002_796.jpg"):
         CUB200(tmp_path, split="test")
     assert len(CUB200(tmp_path, split="train")) == 3  # the other split is complete
 
@@ -183,7 +190,7 @@ def test_cub_corrupt_image_names_the_file(cub: dict, tmp_path: Path, damage) -> 
     bad = damage(cub["base"] / "images" / cub["train"][1][1])
     ds = CUB200(tmp_path)
     ds[0]  # the others still load
-    with pytest.raises(_io.CorruptImageError, match="Red_Legged_Kittiwake_0001_795.jpg") as info:
+    with pytest.raises(CorruptImageError, match="Red_Legged_Kittiwake_0001_795.jpg") as info:
         ds[1]
     assert info.value.path == bad
 
@@ -192,7 +199,7 @@ def test_cub_class_names_disagreeing_with_the_tree_are_listed(cub: dict, tmp_pat
     path = cub["base"] / "classes.txt"
     text = path.read_text().replace("084.Red_legged_Kittiwake", "084.Red_Legged_Kittiwake")
     path.write_text(text.replace("141.Artic_Tern", "141.Arctic_Tern"))
-    with pytest.raises(_io.DatasetMismatchError) as info:
+    with pytest.raises(DatasetMismatchError) as info:
         CUB200(tmp_path)
     msg = str(info.value)
     assert "2 disagreement(s)" in msg and "class id 84" in msg and "class id 141" in msg
@@ -202,12 +209,12 @@ def test_cub_class_names_disagreeing_with_the_tree_are_listed(cub: dict, tmp_pat
 def test_cub_malformed_or_inconsistent_annotations(cub: dict, tmp_path: Path) -> None:
     boxes = cub["base"] / "bounding_boxes.txt"
     boxes.write_text(boxes.read_text().replace("3 10.0 8.0 35.0 28.0", "3 10.0 8.0 35.0"))
-    with pytest.raises(_io.DatasetFormatError, match=r"bounding_boxes.txt' line 3"):
+    with pytest.raises(DatasetFormatError, match=r"bounding_boxes.txt' line 3"):
         CUB200(tmp_path)
     fx.write_cub(tmp_path)
     labels = cub["base"] / "image_class_labels.txt"
     labels.write_text("\n".join(labels.read_text().splitlines()[:-1]) + "\n")
-    with pytest.raises(_io.DatasetFormatError, match=r"image_class_labels.txt' has no line.*\[6\]"):
+    with pytest.raises(DatasetFormatError, match=r"image_class_labels.txt' has no line.*\[6\]"):
         CUB200(tmp_path)
 
 
@@ -279,7 +286,7 @@ def test_aircraft_names_disagreeing_with_the_tree_are_listed(aircraft: dict,
     fam.write_text(fam.read_text().replace("1025794 Boeing 707", "1025794 Boeing 727"))
     fams = data / "families.txt"
     fams.write_text(fams.read_text().replace("Yak-42\n", "Yak-42D\n"))
-    with pytest.raises(_io.DatasetMismatchError) as info:
+    with pytest.raises(DatasetMismatchError) as info:
         FGVCAircraft3(tmp_path, split="train")
     msg = str(info.value)
     assert "variant '707-320'" in msg and "family 'Boeing 727'" in msg
@@ -288,7 +295,7 @@ def test_aircraft_names_disagreeing_with_the_tree_are_listed(aircraft: dict,
     variants = data / "variants.txt"
     fx.write_aircraft(tmp_path)
     variants.write_text(variants.read_text().replace("A310\n", "A-310\n"))
-    with pytest.raises(_io.DatasetMismatchError, match=r"line 23: dataset 'A-310' vs expected"):
+    with pytest.raises(DatasetMismatchError, match=r"line 23: dataset 'A-310' vs expected"):
         FGVCAircraft3(tmp_path, split="test")
 
 
@@ -296,18 +303,18 @@ def test_aircraft_inconsistent_annotation_files(aircraft: dict, tmp_path: Path) 
     data = aircraft["base"] / "data"
     man = data / "images_manufacturer_val.txt"
     man.write_text(man.read_text().splitlines()[0] + "\n")
-    with pytest.raises(_io.DatasetFormatError, match=r"list different images.*0451331"):
+    with pytest.raises(DatasetFormatError, match=r"list different images.*0451331"):
         FGVCAircraft3(tmp_path, split="val")
     fam = data / "images_family_trainval.txt"
     fam.write_text(fam.read_text().replace("0451331 Boeing 707", "0451331 Boeing 727"))
-    with pytest.raises(_io.DatasetFormatError, match=r"variant '707-320' has two parents"):
+    with pytest.raises(DatasetFormatError, match=r"variant '707-320' has two parents"):
         FGVCAircraft3(tmp_path, split="trainval")
 
 
 def test_aircraft_missing_and_corrupt(aircraft: dict, tmp_path: Path) -> None:
     data = aircraft["base"] / "data"
     (data / "images_family_test.txt").unlink()
-    with pytest.raises(_io.DatasetNotFoundError) as info:
+    with pytest.raises(DatasetNotFoundError) as info:
         FGVCAircraft3(tmp_path, split="test")
     msg = str(info.value)
     assert "data/images_family_test.txt is missing" in msg and "robots.ox.ac.uk" in msg
@@ -315,13 +322,13 @@ def test_aircraft_missing_and_corrupt(aircraft: dict, tmp_path: Path) -> None:
     assert len(FGVCAircraft3(tmp_path, split="train")) == 3
     fx.truncate(data / "images" / "0056978.jpg")
     ds = FGVCAircraft3(tmp_path, split="train")
-    with pytest.raises(_io.CorruptImageError, match="0056978.jpg"):
+    with pytest.raises(CorruptImageError, match="0056978.jpg"):
         ds[1]
     (data / "images_box.txt").unlink()
-    with pytest.raises(_io.DatasetNotFoundError, match="images_box.txt"):
+    with pytest.raises(DatasetNotFoundError, match="images_box.txt"):
         ds.box(0)
     (data / "images" / "1340192.jpg").unlink()
-    with pytest.raises(_io.DatasetNotFoundError, match="data/images/1340192.jpg"):
+    with pytest.raises(DatasetNotFoundError, match="data/images/1340192.jpg"):
         FGVCAircraft3(tmp_path, split="train")
 
 
@@ -366,7 +373,7 @@ def test_cars_loads_devkit_with_tree_targets_and_boxes(cars: dict, tmp_path: Pat
 
 
 def test_cars_download_is_refused_with_instructions(cars: dict, tmp_path: Path) -> None:
-    with pytest.raises(_io.DownloadUnavailableError) as info:
+    with pytest.raises(DownloadUnavailableError) as info:
         StanfordCars(tmp_path, download=True)
     msg = str(info.value)
     assert "kaggle.com" in msg and "car_devkit.tgz" in msg and "cars_test_annos_withlabels" in msg
@@ -375,16 +382,16 @@ def test_cars_download_is_refused_with_instructions(cars: dict, tmp_path: Path) 
 def test_cars_missing_files_and_unlabelled_test_annotations(cars: dict, tmp_path: Path) -> None:
     base = cars["base"]
     (base / "cars_test_annos_withlabels.mat").unlink()
-    with pytest.raises(_io.DatasetNotFoundError) as info:
+    with pytest.raises(DatasetNotFoundError) as info:
         StanfordCars(tmp_path, split="test")
     assert "cars_test_annos_withlabels.mat is missing" in str(info.value)
     assert "kaggle" in str(info.value)
     assert len(StanfordCars(tmp_path, split="train")) == 3
     shutil.copy(base / "devkit" / "cars_test_annos.mat", base / "cars_test_annos_withlabels.mat")
-    with pytest.raises(_io.DatasetFormatError, match=r"lack the field\(s\) \['class'\]"):
+    with pytest.raises(DatasetFormatError, match=r"lack the field\(s\) \['class'\]"):
         StanfordCars(tmp_path, split="test")
     (base / "devkit" / "cars_meta.mat").write_bytes(b"not a mat file")
-    with pytest.raises(_io.DatasetFormatError, match="cars_meta.mat' is not a readable"):
+    with pytest.raises(DatasetFormatError, match="cars_meta.mat' is not a readable"):
         StanfordCars(tmp_path)
 
 
@@ -394,7 +401,7 @@ def test_cars_class_names_disagreeing_with_the_tree_are_listed(cars: dict,
     names = loadmat(str(path))["class_names"]  # (1, 196) cell
     names[0, 1] = np.array(["Acura RL 2012"])
     savemat(str(path), {"class_names": names})
-    with pytest.raises(_io.DatasetMismatchError) as info:
+    with pytest.raises(DatasetMismatchError) as info:
         StanfordCars(tmp_path)
     assert "class id 2: dataset 'Acura RL 2012' vs expected 'Acura RL Sedan 2012'" in str(
         info.value)
@@ -403,10 +410,10 @@ def test_cars_class_names_disagreeing_with_the_tree_are_listed(cars: dict,
 def test_cars_corrupt_and_missing_images(cars: dict, tmp_path: Path) -> None:
     fx.garbage(cars["base"] / "cars_train" / "00002.jpg")
     ds = StanfordCars(tmp_path)
-    with pytest.raises(_io.CorruptImageError, match="cars_train/00002.jpg"):
+    with pytest.raises(CorruptImageError, match="cars_train/00002.jpg"):
         ds[1]
     (cars["base"] / "cars_test" / "00002.jpg").unlink()
-    with pytest.raises(_io.DatasetNotFoundError, match="cars_test/00002.jpg"):
+    with pytest.raises(DatasetNotFoundError, match="cars_test/00002.jpg"):
         StanfordCars(tmp_path, split="test")
 
 
@@ -460,21 +467,21 @@ def test_voc_bad_inputs(voc: dict, tmp_path: Path) -> None:
     base = voc["base"]
     xml = base / "Annotations" / "000007.xml"
     xml.write_text(xml.read_text().replace("<name>car</name>", "<name>automobile</name>"))
-    with pytest.raises(_io.DatasetMismatchError, match=r"000007.xml' has an object of class "
+    with pytest.raises(DatasetMismatchError, match=r"000007.xml' has an object of class "
                                                        r"'automobile'"):
         VOC2007(tmp_path)
     xml.write_text("<annotation><object>")
-    with pytest.raises(_io.DatasetFormatError, match="000007.xml' is not valid XML"):
+    with pytest.raises(DatasetFormatError, match="000007.xml' is not valid XML"):
         VOC2007(tmp_path)
     xml.unlink()
-    with pytest.raises(_io.DatasetNotFoundError, match="Annotations/000007.xml"):
+    with pytest.raises(DatasetNotFoundError, match="Annotations/000007.xml"):
         VOC2007(tmp_path)
-    with pytest.raises(_io.DatasetNotFoundError) as info:
+    with pytest.raises(DatasetNotFoundError) as info:
         VOC2007(tmp_path / "empty")
     msg = str(info.value)
     assert "ImageSets/Main/trainval.txt" in msg and "VOCtrainval_06-Nov-2007.tar" in msg
     fx.garbage(base / "JPEGImages" / "000004.jpg")
-    with pytest.raises(_io.CorruptImageError, match="JPEGImages/000004.jpg"):
+    with pytest.raises(CorruptImageError, match="JPEGImages/000004.jpg"):
         VOC2007(tmp_path, split="test")[1]
 
 
@@ -550,23 +557,23 @@ def test_coco_missing_extra_names_it(coco: dict, tmp_path: Path,
 
 def test_coco_bad_inputs(coco: dict, tmp_path: Path) -> None:
     root = tmp_path / "coco"
-    with pytest.raises(_io.DatasetNotFoundError) as info:
+    with pytest.raises(DatasetNotFoundError) as info:
         COCO2014(tmp_path / "nothing", backend="json")
     msg = str(info.value)
     assert "annotations/instances_train2014.json" in msg and "train2014" in msg
     assert "cocodataset.org" in msg
     path = root / "annotations" / "instances_val2014.json"
     path.write_text(path.read_text().replace('"name": "toothbrush"', '"name": "tooth brush"'))
-    with pytest.raises(_io.DatasetMismatchError, match=r"unexpected \[\(90, 'tooth brush'\)\]"):
+    with pytest.raises(DatasetMismatchError, match=r"unexpected \[\(90, 'tooth brush'\)\]"):
         COCO2014(root, split="val", backend="json")
     path.write_text("{not json")
-    with pytest.raises(_io.DatasetFormatError, match="instances_val2014.json' is not valid json"):
+    with pytest.raises(DatasetFormatError, match="instances_val2014.json' is not valid json"):
         COCO2014(root, split="val", backend="json")
     fx.truncate(root / "train2014" / fx.coco_file_name("train", 25))
-    with pytest.raises(_io.CorruptImageError, match="COCO_train2014_000000000025.jpg"):
+    with pytest.raises(CorruptImageError, match="COCO_train2014_000000000025.jpg"):
         COCO2014(root, backend="json")[1]
     (root / "train2014" / fx.coco_file_name("train", 30)).unlink()
-    with pytest.raises(_io.DatasetNotFoundError, match="COCO_train2014_000000000030.jpg"):
+    with pytest.raises(DatasetNotFoundError, match="COCO_train2014_000000000030.jpg"):
         COCO2014(root, backend="json")
 
 

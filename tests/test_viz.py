@@ -1,15 +1,22 @@
-"""Figures: each returns a Figure, the layout is sound, widgets build."""
+"""Figures: the package's layout, the tree figures, the argument order, widgets."""
 
 from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+import torch
 from matplotlib.figure import Figure
 
-from hmglib import LabelTree, viz
+from hmglib import LabelTree, LabelTreeError, viz
 
 PATHS = [("b", "y", "1"), ("a", "x", "2"), ("b", "z", "3"), ("b", "y", "4"), ("a", "x", "5")]
+SUBMODULES = ["colors", "curves", "data", "probabilities", "trees"]
 
 
 @pytest.fixture
@@ -23,25 +30,54 @@ def _close():
     plt.close("all")
 
 
-def test_layout_centres_parents_and_keeps_siblings_together(tree: LabelTree) -> None:
-    pos = viz.tree_layout(tree)
-    assert pos.shape == (tree.num_nodes, 2)
-    assert np.array_equal(pos[:, 1], -tree.level_of.numpy())
-    for node in range(tree.num_nodes):
-        kids = tree.children(node).numpy()
-        if len(kids):
-            assert pos[node, 0] == pytest.approx(pos[kids, 0].mean())
-    # leaves of one parent are adjacent: no crossing edges
-    for node in tree.nodes_at("mid").tolist():
-        xs = sorted(pos[tree.children(node).numpy(), 0])
-        assert xs == list(np.arange(xs[0], xs[0] + len(xs)))
+# ------------------------------------------------------------------ package
+def test_the_public_submodules_are_the_ideas() -> None:
+    found = sorted(m.name for m in pkgutil.iter_modules(viz.__path__) if not m.name.startswith("_"))
+    assert found == SUBMODULES
 
 
-def test_draw_tree_small_and_large(tree: LabelTree) -> None:
+def test_every_exported_name_lives_in_one_submodule() -> None:
+    modules = {name: importlib.import_module(f"hmglib.viz.{name}") for name in SUBMODULES}
+    assert len(viz.__all__) == len(set(viz.__all__))
+    for name in viz.__all__:
+        homes = [m for m in modules.values() if name in m.__all__]
+        assert len(homes) == 1, f"{name} is in the __all__ of {len(homes)} submodules"
+        obj = getattr(viz, name)
+        assert obj is getattr(homes[0], name)
+        if name.isupper():  # the shared palettes
+            assert homes[0] is modules["colors"]
+        else:
+            assert callable(obj) and obj.__module__ == homes[0].__name__
+            assert obj.__doc__, f"{name} has no docstring"
+    for module in modules.values():
+        assert module.__doc__
+        assert set(module.__all__) <= set(viz.__all__), module.__name__
+    figures = [n for n in viz.__all__ if n.startswith("draw_")]
+    assert len(figures) == 19
+
+
+def test_no_module_imports_a_private_name() -> None:
+    root = Path(viz.__file__).parent
+    for path in [*root.glob("*.py"), root.parent / "widgets.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("hmglib"):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.name} imports {private} from {node.module}"
+
+
+def test_the_old_tree_helpers_are_gone() -> None:
+    assert not hasattr(viz, "tree_layout") and not hasattr(viz, "node_relations")
+
+
+# -------------------------------------------------------------------- trees
+def test_draw_tree_puts_the_nodes_at_the_layout(tree: LabelTree) -> None:
     fig = viz.draw_tree(tree, highlight={0: "red", 2: "red"}, title="t")
     assert isinstance(fig, Figure)
-    texts = {t.get_text() for t in fig.axes[0].texts}
+    ax = fig.axes[0]
+    texts = {t.get_text() for t in ax.texts}
     assert set(tree.names) <= texts
+    dots = np.concatenate([c.get_offsets() for c in ax.collections])  # one per node
+    assert np.array_equal(dots, tree.layout().numpy())
     big = LabelTree.from_paths([(f"r{i % 3}", f"l{i}") for i in range(80)], ["root", "leaf"])
     summary = viz.draw_tree(big)
     assert len(summary.axes) == 2  # the per-level summary, not 83 unreadable labels
@@ -57,10 +93,37 @@ def test_legal_states_image(tree: LabelTree) -> None:
 def test_level_sizes_and_node_view(tree: LabelTree) -> None:
     fig = viz.draw_level_sizes({"toy": tree, "again": tree})
     assert len(fig.axes) == 2
+    assert [p.get_height() for p in fig.axes[0].patches] == [2, 3, 5]
     fig = viz.draw_node_view(tree, tree.index("b"))
     assert len(fig.axes) == 2
+    # b, its children y and z and their leaves 1, 3, 4: six states with b true
+    assert fig.axes[1].get_title() == "the 6 legal states with 'b' true"
+    with pytest.raises(LabelTreeError, match="outside the tree"):
+        viz.draw_node_view(tree, tree.num_nodes)
 
 
+# ----------------------------------------------------------- argument order
+def test_data_first_then_the_tree(tree: LabelTree) -> None:
+    p = torch.linspace(0, 1, tree.num_nodes)
+    fig = viz.draw_marginals(p, tree, energies=torch.zeros(tree.num_nodes))
+    assert len(fig.axes) == 2  # the tree and its colour bar
+    fig = viz.draw_label_gradient(p - 0.5, tree, tree.index("y"))
+    bars = [b.get_height() for b in fig.axes[1].patches]
+    assert bars == pytest.approx((0.5 - p).tolist())  # the figure shows -grad
+    with pytest.raises(TypeError, match=r"draw_marginals\(marginals, tree"):
+        viz.draw_marginals(tree, p)
+    with pytest.raises(TypeError, match=r"draw_label_gradient\(grad, tree, node"):
+        viz.draw_label_gradient(tree, p, 2)
+    with pytest.raises(ValueError, match=r"marginals has shape \(3,\); give one value per node"):
+        viz.draw_marginals(p[:3], tree)
+    with pytest.raises(ValueError, match=r"state_probs has shape \(10,\); give one probability "
+                                         r"per legal state, shape \(11,\)"):
+        viz.draw_marginals(p, tree, state_probs=p)
+    with pytest.raises(LabelTreeError, match="relations: node"):
+        viz.draw_label_gradient(p, tree, tree.num_nodes)
+
+
+# ------------------------------------------------------------------ widgets
 def test_tree_explorer_redraws_its_image(tree: LabelTree) -> None:
     import ipywidgets as w
 
@@ -79,38 +142,21 @@ def test_tree_explorer_redraws_its_image(tree: LabelTree) -> None:
 
 
 def test_marginals_explorer_follows_its_sliders(tree: LabelTree) -> None:
-    import torch
+    import ipywidgets as w
 
     from hmglib.widgets import marginals_explorer
 
-    box = marginals_explorer(tree, torch.zeros(tree.num_nodes))
+    box = marginals_explorer(torch.zeros(tree.num_nodes), tree)
     columns, image = box.children
+    assert isinstance(image, w.Image)
     sliders = [s for column in columns.children for s in column.children]
     assert len(sliders) == tree.num_nodes and len(columns.children) == tree.num_levels
     before = bytes(image.value)
     sliders[0].value = 2.0
     assert bytes(image.value) != before
+    with pytest.raises(TypeError, match=r"marginals_explorer\(energies, tree"):
+        marginals_explorer(tree, torch.zeros(tree.num_nodes))
     with pytest.raises(ValueError, match="one energy per node"):
-        marginals_explorer(tree, torch.zeros(tree.num_nodes + 1))
+        marginals_explorer(torch.zeros(tree.num_nodes + 1), tree)
     with pytest.raises(ValueError, match="within"):
-        marginals_explorer(tree, torch.full((tree.num_nodes,), 9.0))
-
-
-def test_grouped_bars() -> None:
-    rows = [{"level": lv, "config": c, "ratio": r, "value": v}
-            for r in (0, 0.7) for c, v in (("HRN", 80), ("no LC", 60)) for lv in ("a", "b")]
-    fig = viz.draw_grouped_bars(rows, x="level", hue="config", panel="ratio",
-                                chance={"a": 33.3})
-    assert len(fig.axes) == 2
-    heights = sorted(p.get_height() for p in fig.axes[0].patches)
-    assert heights == [60, 60, 80, 80]
-
-
-def test_grouped_bars_mark_a_level_on_single_bars() -> None:
-    table = [{"k": k, "start": st, "value": v} for k, st, v in
-             [(1, "a", 30.0), (1, "b", 8.0), (2, "a", 40.0), (2, "b", 11.0)]]
-    fig = viz.draw_grouped_bars(table, x="k", hue="start", marks={(1, "a"): 15.0, (2, "b"): 5.0},
-                                marks_label="family / 3")
-    dotted = [line for line in fig.axes[0].lines if line.get_linestyle() == ":"]
-    assert sorted(float(line.get_ydata()[0]) for line in dotted) == [5.0, 15.0]
-    assert [line.get_label() for line in dotted].count("family / 3") == 1  # one legend entry
+        marginals_explorer(torch.full((tree.num_nodes,), 9.0), tree)

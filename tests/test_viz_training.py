@@ -1,4 +1,5 @@
-"""The figures of chapter 4: relabel curves and training curves."""
+"""Results of runs (hmglib.viz.curves): relabel curves, training curves, grouped bars,
+accuracy against chance."""
 
 from __future__ import annotations
 
@@ -109,3 +110,34 @@ def test_training_curves_bad_input() -> None:
         viz.draw_training_curves({"x": []})
     with pytest.raises(ValueError, match="at least one run and one key"):
         viz.draw_training_curves({})
+
+
+def test_grouped_bars() -> None:
+    rows = [{"level": lv, "config": c, "ratio": r, "value": v}
+            for r in (0, 0.7) for c, v in (("HRN", 80), ("no LC", 60)) for lv in ("a", "b")]
+    fig = viz.draw_grouped_bars(rows, x="level", hue="config", panel="ratio",
+                                chance={"a": 33.3})
+    assert len(fig.axes) == 2
+    heights = sorted(p.get_height() for p in fig.axes[0].patches)
+    assert heights == [60, 60, 80, 80]
+
+
+def test_grouped_bars_mark_a_level_on_single_bars() -> None:
+    table = [{"k": k, "start": st, "value": v} for k, st, v in
+             [(1, "a", 30.0), (1, "b", 8.0), (2, "a", 40.0), (2, "b", 11.0)]]
+    fig = viz.draw_grouped_bars(table, x="k", hue="start", marks={(1, "a"): 15.0, (2, "b"): 5.0},
+                                marks_label="family / 3")
+    dotted = [line for line in fig.axes[0].lines if line.get_linestyle() == ":"]
+    assert sorted(float(line.get_ydata()[0]) for line in dotted) == [5.0, 15.0]
+    assert [line.get_label() for line in dotted].count("family / 3") == 1  # one legend entry
+
+
+def test_accuracy_vs_chance_bars_and_chance_lines() -> None:
+    fig = viz.draw_accuracy_vs_chance({"a": {"order": 90.0, "species": 40.0},
+                                       "b": {"order": 80.0}}, {"order": 33.3, "species": 3.7})
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    assert heights[:2] == [90.0, 40.0] and heights[2] == 80.0 and math.isnan(heights[3])
+    chance = [c for c in fig.axes[0].collections if c.get_label() == "chance"]
+    assert len(chance) == 1  # one legend entry for the chance lines
+    levels = sorted(float(seg[0, 1]) for c in fig.axes[0].collections for seg in c.get_segments())
+    assert levels == [3.7, 33.3]

@@ -6,7 +6,8 @@
 * The label protocols of the papers (:mod:`hmglib.data.protocols`):
   :func:`coarsen_labels`, :func:`degrade_resolution`, :class:`CoarsenedDataset`,
   :func:`drop_labels`, :class:`PartialLabelDataset`.
-* The real datasets, read from a downloaded copy (see each class).
+* The real datasets, read from a downloaded copy (see each class), and the
+  errors they raise (:mod:`hmglib.data.errors`, all exported here too).
 
 Targets follow the book's conventions: hierarchical targets are node indices
 of a :class:`~hmglib.LabelTree`; multi-label targets are ``(C,)`` vectors,
@@ -14,16 +15,20 @@ of a :class:`~hmglib.LabelTree`; multi-label targets are ``(C,)`` vectors,
 """
 
 # the real datasets are read from a downloaded copy (see each class)
-from hmglib.data._io import (
-    SOURCES,
-    CorruptImageError,
-    DatasetNotFoundError,
-    data_root,
-)
+from hmglib.data import _io
+from hmglib.data._io import data_root
 from hmglib.data.aircraft import FGVCAircraft3
 from hmglib.data.cars import StanfordCars
 from hmglib.data.coco import COCO2014
 from hmglib.data.cub import CUB200
+from hmglib.data.errors import (
+    CorruptImageError,
+    DatasetFormatError,
+    DatasetMismatchError,
+    DatasetNotFoundError,
+    DownloadUnavailableError,
+    MissingExtraError,
+)
 from hmglib.data.protocols import (
     CoarsenedDataset,
     PartialLabelDataset,
@@ -40,6 +45,10 @@ from hmglib.data.synthetic import (
     hier_shapes_tree,
 )
 from hmglib.data.voc import VOC2007
+
+#: Download addresses, checksums and manual instructions, one entry per dataset
+#: (:class:`hmglib.data._io.Source`; the one place that holds them).
+SOURCES = _io.SOURCES
 
 __all__ = [
     "HierShapes",
@@ -62,4 +71,8 @@ __all__ = [
     "data_root",
     "DatasetNotFoundError",
     "CorruptImageError",
+    "DatasetFormatError",
+    "DatasetMismatchError",
+    "DownloadUnavailableError",
+    "MissingExtraError",
 ]

@@ -24,19 +24,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
+
+from hmglib.checks import check_choice, check_index
+from hmglib.data.errors import (
+    CorruptImageError,
+    DatasetFormatError,
+    DatasetNotFoundError,
+    DownloadUnavailableError,
+)
 
 __all__ = [
     "Archive",
     "Source",
     "SOURCES",
-    "DatasetNotFoundError",
-    "CorruptImageError",
-    "DatasetFormatError",
-    "DatasetMismatchError",
-    "DownloadUnavailableError",
     "data_root",
     "resolve_base",
     "check_layout",
@@ -44,42 +46,11 @@ __all__ = [
     "check_split",
     "read_rows",
     "open_image",
-    "download",
+    "download_source",
     "fetch_archive",
     "mismatch_report",
     "ImageFiles",
 ]
-
-
-# --------------------------------------------------------------------- errors
-class DatasetNotFoundError(FileNotFoundError):
-    """A dataset folder is missing or incomplete; the message names the missing
-    files, the expected layout and how to obtain the data."""
-
-
-class CorruptImageError(OSError):
-    """An image file of a dataset exists but does not decode (truncated, not an
-    image); the message and ``.path`` name the file."""
-
-    def __init__(self, path: str | Path, reason: str) -> None:
-        self.path = Path(path)
-        super().__init__(
-            f"corrupt image '{self.path}': {reason}. Delete the file and restore it from the "
-            "dataset's archive (re-extract it, or build the dataset with download=True)."
-        )
-
-
-class DatasetFormatError(ValueError):
-    """An annotation file exists but a line does not have the dataset's format."""
-
-
-class DatasetMismatchError(ValueError):
-    """The names a dataset's own files give disagree with the label tree (or with the
-    class list the dataset is known to have); the message lists every disagreement."""
-
-
-class DownloadUnavailableError(RuntimeError):
-    """``download=True`` for a dataset whose archive has no working public address."""
 
 
 # -------------------------------------------------------------------- sources
@@ -268,11 +239,7 @@ def resolve_base(root: str | Path | None, candidates: Sequence[str], marker: str
 
 def check_split(dataset: str, split: str, allowed: Sequence[str]) -> str:
     """``split`` itself, or a ValueError naming the splits ``dataset`` has."""
-    if split not in allowed:
-        raise ValueError(
-            f"{dataset}: unknown split {split!r}; use one of {list(allowed)}."
-        )
-    return split
+    return check_choice(dataset, "split", split, allowed)
 
 
 def _not_found(dataset: str, base: Path, missing: Sequence[str], layout: str, source: str,
@@ -396,7 +363,7 @@ def fetch_archive(archive: Archive, root: Path) -> None:
     )
 
 
-def download(source: str, root: Path, split: str) -> None:
+def download_source(source: str, root: Path, split: str) -> None:
     """Fetch and extract the archives of ``SOURCES[source]`` that ``split`` needs.
 
     Raises:
@@ -439,13 +406,7 @@ class ImageFiles(Dataset):
         raise NotImplementedError
 
     def _check_index(self, index: int) -> int:
-        if isinstance(index, torch.Tensor):
-            index = int(index.item())
-        if not -len(self) <= index < len(self):
-            raise IndexError(
-                f"{type(self).__name__}: index {index} is outside the {len(self)} samples."
-            )
-        return index % len(self)
+        return check_index(type(self).__name__, index, len(self))
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         index = self._check_index(index)

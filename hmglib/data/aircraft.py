@@ -8,7 +8,7 @@ image id, derives the variant → family → manufacturer tree from them, and ch
 it against the shipped table (``hierarchies.load("aircraft")``): the variants of
 ``variants.txt`` in order, the names of ``families.txt`` and
 ``manufacturers.txt``, and each variant's family and manufacturer. Any
-disagreement raises :class:`~hmglib.data._io.DatasetMismatchError` listing
+disagreement raises :class:`~hmglib.data.DatasetMismatchError` listing
 every name that disagrees.
 
 A sample is ``(image, target)``: the RGB image and the variant's **node index**
@@ -31,7 +31,22 @@ import torch
 from PIL import Image
 
 from hmglib import hierarchies
-from hmglib.data import _io
+from hmglib.data._io import (
+    ImageFiles,
+    check_files,
+    check_layout,
+    check_split,
+    download_source,
+    mismatch_report,
+    open_image,
+    read_rows,
+    resolve_base,
+)
+from hmglib.data.errors import (
+    CorruptImageError,
+    DatasetFormatError,
+    DatasetMismatchError,
+)
 from hmglib.hierarchy import LabelTree
 
 __all__ = ["FGVCAircraft3", "LAYOUT", "BANNER_PX"]
@@ -59,18 +74,18 @@ def _read_names(path: Path) -> list[str]:
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-class FGVCAircraft3(_io.ImageFiles):
+class FGVCAircraft3(ImageFiles):
     """FGVC-Aircraft 2013b (10,000 images; 30 manufacturers, 70 families, 100 variants).
 
     Args:
         root: the folder holding ``fgvc-aircraft-2013b/`` (or that folder itself); None
-            for :func:`hmglib.data._io.data_root`.
+            for :func:`hmglib.data.data_root`.
         split: ``"train"``, ``"val"``, ``"trainval"`` or ``"test"`` (3,334 / 3,333 /
             6,667 / 3,333 images).
         transform: applied to the PIL RGB image.
         target_transform: applied to the target (an int node index).
         download: fetch and extract ``fgvc-aircraft-2013b.tar.gz`` (torchvision's
-            address; MD5 in ``_io.SOURCES["aircraft"]``) when the folder is missing.
+            address; MD5 in ``hmglib.data.SOURCES["aircraft"]``) when the folder is missing.
         crop_banner: remove the bottom :data:`BANNER_PX` rows (the copyright banner).
         tree: the label tree; default ``hierarchies.load("aircraft")``.
 
@@ -104,25 +119,25 @@ class FGVCAircraft3(_io.ImageFiles):
         tree: LabelTree | None = None,
     ) -> None:
         super().__init__(transform, target_transform)
-        self.split = _io.check_split("FGVCAircraft3", split, ("train", "val", "trainval", "test"))
+        self.split = check_split("FGVCAircraft3", split, ("train", "val", "trainval", "test"))
         self.crop_banner = bool(crop_banner)
         candidates = ("fgvc-aircraft-2013b", ".")
-        self.root = _io.resolve_base(root, candidates, "data/variants.txt")
+        self.root = resolve_base(root, candidates, "data/variants.txt")
         required = [
             "data/variants.txt", "data/families.txt", "data/manufacturers.txt", "data/images",
             *(f"data/images_{level}_{self.split}.txt" for level in LEVELS),
         ]
         if download and not all((self.root / rel).exists() for rel in required):
-            _io.download("aircraft", self.root.parent, split)
-            self.root = _io.resolve_base(self.root.parent, candidates, "data/variants.txt")
-        _io.check_layout("FGVCAircraft3", self.root, required, LAYOUT, "aircraft")
+            download_source("aircraft", self.root.parent, split)
+            self.root = resolve_base(self.root.parent, candidates, "data/variants.txt")
+        check_layout("FGVCAircraft3", self.root, required, LAYOUT, "aircraft")
         self.tree = hierarchies.load("aircraft") if tree is None else tree
         data = self.root / "data"
         self.classes = _read_names(data / "variants.txt")
         self._join(data)
         self._check_tree(data)
-        _io.check_files("FGVCAircraft3", self.root,
-                        [f"data/images/{i}.jpg" for i in self.image_ids], LAYOUT, "aircraft")
+        check_files("FGVCAircraft3", self.root,
+                    [f"data/images/{i}.jpg" for i in self.image_ids], LAYOUT, "aircraft")
         index = {name: k for k, name in enumerate(self.classes)}
         self.paths = [data / "images" / f"{i}.jpg" for i in self.image_ids]
         self.labels = torch.tensor([index[a[2]] for a in self.annotations],
@@ -136,7 +151,7 @@ class FGVCAircraft3(_io.ImageFiles):
         order: list[str] = []
         for level in LEVELS:
             path = data / f"images_{level}_{self.split}.txt"
-            rows = _io.read_rows(path, 2, f"<image_id> <{level} name>", last_rest=True)
+            rows = read_rows(path, 2, f"<image_id> <{level} name>", last_rest=True)
             per_level[level] = {i: name for i, name in rows}
             if level == "variant":
                 order = [i for i, _ in rows]
@@ -145,7 +160,7 @@ class FGVCAircraft3(_io.ImageFiles):
             only_var = sorted(ids - set(per_level[level]))
             only_lvl = sorted(set(per_level[level]) - ids)
             if only_var or only_lvl:
-                raise _io.DatasetFormatError(
+                raise DatasetFormatError(
                     f"FGVCAircraft3: images_variant_{self.split}.txt and "
                     f"images_{level}_{self.split}.txt list different images: "
                     f"{len(only_var)} only in the first (e.g. {only_var[:5]}), {len(only_lvl)} "
@@ -164,7 +179,7 @@ class FGVCAircraft3(_io.ImageFiles):
                                           (fam, man, man_of, "family")):
                 first = seen.setdefault(child, (up, i))
                 if first[0] != up:
-                    raise _io.DatasetFormatError(
+                    raise DatasetFormatError(
                         f"FGVCAircraft3: the {what} '{child}' has two parents in the "
                         f"{self.split} files: '{first[0]}' (image {first[1]}) and '{up}' (image "
                         f"{i}); the dataset's files must give one hierarchy."
@@ -180,7 +195,7 @@ class FGVCAircraft3(_io.ImageFiles):
         if len(self.classes) != len(leaves):
             problems.append(f"variants.txt has {len(self.classes)} names, the tree "
                             f"{len(leaves)} variants")
-        report = _io.mismatch_report(
+        report = mismatch_report(
             "variants.txt vs the tree's variants (leaf k = line k)",
             ((f"line {k + 1}", a, b) for k, (a, b) in enumerate(zip(self.classes, leaves,
                                                                      strict=False))),
@@ -212,7 +227,7 @@ class FGVCAircraft3(_io.ImageFiles):
             problems.append(f"variants of images_variant_{self.split}.txt not in variants.txt: "
                             f"{unknown}")
         if problems:
-            raise _io.DatasetMismatchError(
+            raise DatasetMismatchError(
                 f"FGVCAircraft3: the dataset's annotation files ('{data}') disagree with the "
                 f"label tree {tree!r}:\n- " + "\n- ".join(problems)
                 + "\nUse an unmodified fgvc-aircraft-2013b folder, or pass tree= a table that "
@@ -229,11 +244,11 @@ class FGVCAircraft3(_io.ImageFiles):
     # ------------------------------------------------------------ samples
     def image(self, index: int) -> Image.Image:
         """The RGB image of sample ``index``, without its banner when ``crop_banner``."""
-        img = _io.open_image(self.paths[index])
+        img = open_image(self.paths[index])
         if self.crop_banner:
             w, h = img.size
             if h <= BANNER_PX:
-                raise _io.CorruptImageError(
+                raise CorruptImageError(
                     self.paths[index], f"{h} px tall, too small to crop a {BANNER_PX}-px banner")
             img = img.crop((0, 0, w, h - BANNER_PX))
         return img
@@ -252,13 +267,13 @@ class FGVCAircraft3(_io.ImageFiles):
         index = self._check_index(index)
         if self._boxes is None:
             path = self.root / "data" / "images_box.txt"
-            _io.check_layout("FGVCAircraft3", self.root, ["data/images_box.txt"], LAYOUT,
-                             "aircraft")
-            rows = {r[0]: [float(v) for v in r[1:]] for r in _io.read_rows(
+            check_layout("FGVCAircraft3", self.root, ["data/images_box.txt"], LAYOUT,
+                         "aircraft")
+            rows = {r[0]: [float(v) for v in r[1:]] for r in read_rows(
                 path, 5, "<image_id> <xmin> <ymin> <xmax> <ymax>")}
             lacking = [i for i in self.image_ids if i not in rows]
             if lacking:
-                raise _io.DatasetFormatError(
+                raise DatasetFormatError(
                     f"FGVCAircraft3: '{path}' has no box for {len(lacking)} image(s) of the "
                     f"{self.split} split (e.g. {lacking[:5]})."
                 )

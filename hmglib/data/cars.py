@@ -7,8 +7,8 @@ each split's file holds ``annotations``, a struct array with the fields
 ``bbox_x1, bbox_y1, bbox_x2, bbox_y2, class, fname``.
 
 **Obtaining the data.** The original addresses no longer serve the files, so
-``download=True`` raises :class:`~hmglib.data._io.DownloadUnavailableError`;
-``_io.SOURCES["cars"].how`` says where the images, the devkit and the labelled
+``download=True`` raises :class:`~hmglib.data.DownloadUnavailableError`;
+``hmglib.data.SOURCES["cars"].how`` says where the images, the devkit and the labelled
 test annotations can be found.
 
 A sample is ``(image, target)``: the RGB image and the model's **node index** in
@@ -25,7 +25,19 @@ import numpy as np
 import torch
 
 from hmglib import hierarchies
-from hmglib.data import _io
+from hmglib.data._io import (
+    ImageFiles,
+    check_files,
+    check_layout,
+    check_split,
+    download_source,
+    mismatch_report,
+    resolve_base,
+)
+from hmglib.data.errors import (
+    DatasetFormatError,
+    DatasetMismatchError,
+)
 from hmglib.hierarchy import LabelTree
 
 __all__ = ["StanfordCars", "LAYOUT"]
@@ -49,25 +61,25 @@ def _loadmat(path: Path, key: str) -> np.ndarray:
     try:
         mat = loadmat(str(path), squeeze_me=True)
     except Exception as err:  # scipy raises several types for a damaged file
-        raise _io.DatasetFormatError(
+        raise DatasetFormatError(
             f"StanfordCars: '{path}' is not a readable MATLAB file ({type(err).__name__}: "
             f"{err}); restore it from the devkit."
         ) from err
     if key not in mat:
         found = sorted(k for k in mat if not k.startswith("__"))
-        raise _io.DatasetFormatError(
+        raise DatasetFormatError(
             f"StanfordCars: '{path}' has no variable '{key}' (it has {found}); it is not the "
             "devkit's file."
         )
     return np.atleast_1d(mat[key])
 
 
-class StanfordCars(_io.ImageFiles):
+class StanfordCars(ImageFiles):
     """Stanford Cars (16,185 images: 8,144 train, 8,041 test; 9 types, 196 models).
 
     Args:
         root: the folder holding ``stanford_cars/`` (or that folder itself); None for
-            :func:`hmglib.data._io.data_root`.
+            :func:`hmglib.data.data_root`.
         split: ``"train"`` or ``"test"``.
         transform: applied to the PIL RGB image.
         target_transform: applied to the target (an int node index).
@@ -101,15 +113,15 @@ class StanfordCars(_io.ImageFiles):
         tree: LabelTree | None = None,
     ) -> None:
         super().__init__(transform, target_transform)
-        self.split = _io.check_split("StanfordCars", split, ("train", "test"))
-        self.root = _io.resolve_base(root, ("stanford_cars", "."), "devkit")
+        self.split = check_split("StanfordCars", split, ("train", "test"))
+        self.root = resolve_base(root, ("stanford_cars", "."), "devkit")
         annos = ("devkit/cars_train_annos.mat" if split == "train"
                  else "cars_test_annos_withlabels.mat")
         folder = f"cars_{split}"
         required = ["devkit/cars_meta.mat", annos, folder]
         if download:
-            _io.download("cars", self.root.parent, split)  # raises: no working address
-        _io.check_layout("StanfordCars", self.root, required, LAYOUT, "cars")
+            download_source("cars", self.root.parent, split)  # raises: no working address
+        check_layout("StanfordCars", self.root, required, LAYOUT, "cars")
         self.tree = hierarchies.load("cars") if tree is None else tree
         self.classes = [str(c) for c in _loadmat(self.root / "devkit/cars_meta.mat",
                                                  "class_names").tolist()]
@@ -120,7 +132,7 @@ class StanfordCars(_io.ImageFiles):
         if lacking:
             hint = (" (devkit/cars_test_annos.mat has no labels: use "
                     "cars_test_annos_withlabels.mat)" if lacking == ["class"] else "")
-            raise _io.DatasetFormatError(
+            raise DatasetFormatError(
                 f"StanfordCars: the annotations of '{self.root / annos}' lack the field(s) "
                 f"{lacking}; expected {list(_FIELDS)}{hint}."
             )
@@ -128,12 +140,12 @@ class StanfordCars(_io.ImageFiles):
         classes = np.asarray(records["class"], dtype=np.int64)  # (N,) class ids 1..196
         bad = sorted({int(c) for c in classes if not 1 <= c <= len(self.classes)})
         if bad:
-            raise _io.DatasetFormatError(
+            raise DatasetFormatError(
                 f"StanfordCars: '{self.root / annos}' has class ids {bad[:5]} outside "
                 f"1..{len(self.classes)} of cars_meta.mat."
             )
-        _io.check_files("StanfordCars", self.root, [f"{folder}/{f}" for f in fnames], LAYOUT,
-                        "cars")
+        check_files("StanfordCars", self.root, [f"{folder}/{f}" for f in fnames], LAYOUT,
+                    "cars")
         self.paths = [self.root / folder / f for f in fnames]
         self.labels = torch.as_tensor(classes - 1, dtype=torch.long)  # (N,)
         self.targets = self.labels + self.tree.offset(-1)  # (N,) node indices
@@ -147,7 +159,7 @@ class StanfordCars(_io.ImageFiles):
         if len(self.classes) != len(leaves):
             problems.append(f"cars_meta.mat has {len(self.classes)} class_names, the tree "
                             f"{len(leaves)} models")
-        report = _io.mismatch_report(
+        report = mismatch_report(
             "class_names vs the tree's models (leaf k = class id k + 1)",
             ((f"class id {k + 1}", a, b)
              for k, (a, b) in enumerate(zip(self.classes, leaves, strict=False))),
@@ -155,7 +167,7 @@ class StanfordCars(_io.ImageFiles):
         if report:
             problems.append(report)
         if problems:
-            raise _io.DatasetMismatchError(
+            raise DatasetMismatchError(
                 f"StanfordCars: '{self.root / 'devkit/cars_meta.mat'}' disagrees with the label "
                 f"tree {self.tree!r}:\n- " + "\n- ".join(problems)
                 + "\nUse the devkit's own cars_meta.mat, or pass tree= a table that matches it."

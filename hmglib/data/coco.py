@@ -30,7 +30,15 @@ from typing import Any
 
 import torch
 
-from hmglib.data import _io
+from hmglib.data._io import (
+    ImageFiles,
+    check_files,
+    check_layout,
+    check_split,
+    data_root,
+    download_source,
+)
+from hmglib.data.errors import DatasetFormatError, DatasetMismatchError, MissingExtraError
 
 __all__ = ["COCO2014", "CATEGORIES", "LAYOUT", "MissingExtraError"]
 
@@ -65,10 +73,6 @@ LAYOUT = """\
 _BACKENDS = ("auto", "pycocotools", "json")
 
 
-class MissingExtraError(ImportError):
-    """An optional dependency is not installed; the message names the extra to install."""
-
-
 def _import_pycocotools() -> Any:
     try:
         from pycocotools.coco import COCO
@@ -94,13 +98,13 @@ def _read_json(path: Path) -> tuple[list[dict], list[dict], list[dict]]:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
     except json.JSONDecodeError as err:
-        raise _io.DatasetFormatError(
+        raise DatasetFormatError(
             f"COCO2014: '{path}' is not valid json ({err}); restore it from "
             "annotations_trainval2014.zip."
         ) from err
     lacking = [k for k in ("images", "annotations", "categories") if k not in data]
     if lacking:
-        raise _io.DatasetFormatError(
+        raise DatasetFormatError(
             f"COCO2014: '{path}' lacks the key(s) {lacking}; it is not a COCO instances file."
         )
     return data["images"], data["annotations"], data["categories"]
@@ -114,17 +118,17 @@ def _read_pycocotools(path: Path) -> tuple[list[dict], list[dict], list[dict]]:
     return images, anns, cats
 
 
-class COCO2014(_io.ImageFiles):
+class COCO2014(ImageFiles):
     """MS-COCO 2014 multi-label classification (train 82,783 / val 40,504 images; 80 classes).
 
     Args:
         root: the COCO folder (holding ``annotations/`` and ``<split>2014/``); None for
-            ``<data root>/coco2014`` (:func:`hmglib.data._io.data_root`).
+            ``<data root>/coco2014`` (:func:`hmglib.data.data_root`).
         split: ``"train"`` or ``"val"``.
         transform: applied to the PIL RGB image.
         target_transform: applied to the ``(80,)`` target.
         download: fetch and extract the annotations and the split's images (addresses and
-            MD5 in ``_io.SOURCES["coco2014"]``; 13 GB for train) when missing.
+            MD5 in ``hmglib.data.SOURCES["coco2014"]``; 13 GB for train) when missing.
         backend: ``"pycocotools"``, ``"json"`` (standard library), or ``"auto"``
             (pycocotools when installed, else json).
         include_crowd: count crowd annotations as presence (SARB does).
@@ -162,7 +166,7 @@ class COCO2014(_io.ImageFiles):
         skip_empty: bool = False,
     ) -> None:
         super().__init__(transform, target_transform)
-        self.split = _io.check_split("COCO2014", split, ("train", "val"))
+        self.split = check_split("COCO2014", split, ("train", "val"))
         if backend not in _BACKENDS:
             raise ValueError(f"COCO2014: backend={backend!r}; use one of {list(_BACKENDS)}.")
         if backend == "auto":
@@ -170,14 +174,14 @@ class COCO2014(_io.ImageFiles):
         elif backend == "pycocotools":
             _import_pycocotools()  # fail before any file work when the extra is missing
         self.backend = backend
-        self.root = (_io.data_root() / "coco2014" if root is None
+        self.root = (data_root() / "coco2014" if root is None
                      else Path(root).expanduser()).resolve()
         annotation = f"annotations/instances_{split}2014.json"
         folder = f"{split}2014"
         required = [annotation, folder]
         if download and not all((self.root / rel).exists() for rel in required):
-            _io.download("coco2014", self.root, split)
-        _io.check_layout("COCO2014", self.root, required, LAYOUT, "coco2014")
+            download_source("coco2014", self.root, split)
+        check_layout("COCO2014", self.root, required, LAYOUT, "coco2014")
 
         reader = _read_pycocotools if backend == "pycocotools" else _read_json
         images, anns, cats = reader(self.root / annotation)
@@ -193,7 +197,7 @@ class COCO2014(_io.ImageFiles):
             img_id, cid = int(ann["image_id"]), int(ann["category_id"])
             if img_id not in row or cid not in column:
                 what = f"image id {img_id}" if img_id not in row else f"category id {cid}"
-                raise _io.DatasetMismatchError(
+                raise DatasetMismatchError(
                     f"COCO2014: '{self.root / annotation}': annotation {ann.get('id')} names "
                     f"{what}, which the file's images/categories do not list."
                 )
@@ -207,7 +211,7 @@ class COCO2014(_io.ImageFiles):
         self.skip_empty = skip_empty
         self.image_ids: list[int] = [int(images[n]["id"]) for n in keep]
         files = [f"{folder}/{images[n]['file_name']}" for n in keep]
-        _io.check_files("COCO2014", self.root, files, LAYOUT, "coco2014")
+        check_files("COCO2014", self.root, files, LAYOUT, "coco2014")
         self.paths = [self.root / f for f in files]
         self.targets = present[keep].float()  # (N, C) in {0, 1}
         self._objects = [objects[n] for n in keep]
@@ -217,7 +221,7 @@ class COCO2014(_io.ImageFiles):
         found = sorted((int(c["id"]), str(c["name"])) for c in cats)
         if found != list(CATEGORIES):
             have, want = set(found), set(CATEGORIES)
-            raise _io.DatasetMismatchError(
+            raise DatasetMismatchError(
                 f"COCO2014: the categories of '{path}' are not the 80 COCO categories: "
                 f"unexpected {sorted(have - want)[:10]}, missing {sorted(want - have)[:10]}. "
                 "Use the official instances_<split>2014.json."

@@ -26,7 +26,17 @@ from pathlib import Path
 import torch
 
 from hmglib import hierarchies
-from hmglib.data import _io
+from hmglib.data._io import (
+    ImageFiles,
+    check_files,
+    check_layout,
+    check_split,
+    download_source,
+    mismatch_report,
+    read_rows,
+    resolve_base,
+)
+from hmglib.data.errors import DatasetFormatError, DatasetMismatchError
 from hmglib.hierarchy import LabelTree
 
 __all__ = ["CUB200", "LAYOUT"]
@@ -49,17 +59,17 @@ _REQUIRED = (
 )
 
 
-class CUB200(_io.ImageFiles):
+class CUB200(ImageFiles):
     """CUB-200-2011 (11,788 images: 5,994 train, 5,794 test; 200 species).
 
     Args:
         root: the folder holding ``CUB_200_2011/`` (or that folder itself); None for
-            :func:`hmglib.data._io.data_root` (``data/datasets/`` or ``$HMG_DATA_ROOT``).
+            :func:`hmglib.data.data_root` (``data/datasets/`` or ``$HMG_DATA_ROOT``).
         split: ``"train"`` or ``"test"`` (the official ``train_test_split.txt``).
         transform: applied to the PIL RGB image (e.g. torchvision transforms).
         target_transform: applied to the target (an int node index).
         download: fetch and extract ``CUB_200_2011.tgz`` (address and MD5 in
-            ``_io.SOURCES["cub200"]``) when the folder is missing or incomplete.
+            ``hmglib.data.SOURCES["cub200"]``) when the folder is missing or incomplete.
         tree: the label tree; default ``hierarchies.load("cub200")``. A table of your own
             (e.g. the paper's 38-family one) must list the same 200 species in the same order.
 
@@ -94,38 +104,38 @@ class CUB200(_io.ImageFiles):
         tree: LabelTree | None = None,
     ) -> None:
         super().__init__(transform, target_transform)
-        self.split = _io.check_split("CUB200", split, ("train", "test"))
-        self.root = _io.resolve_base(root, ("CUB_200_2011", "."), "images.txt")
+        self.split = check_split("CUB200", split, ("train", "test"))
+        self.root = resolve_base(root, ("CUB_200_2011", "."), "images.txt")
         if download and not all((self.root / rel).exists() for rel in _REQUIRED):
-            _io.download("cub200", self.root.parent, split)
-            self.root = _io.resolve_base(self.root.parent, ("CUB_200_2011", "."), "images.txt")
-        _io.check_layout("CUB200", self.root, _REQUIRED, LAYOUT, "cub200")
+            download_source("cub200", self.root.parent, split)
+            self.root = resolve_base(self.root.parent, ("CUB_200_2011", "."), "images.txt")
+        check_layout("CUB200", self.root, _REQUIRED, LAYOUT, "cub200")
         self.tree = hierarchies.load("cub200") if tree is None else tree
         self.classes = self._read_classes()
         self._read_annotations()
-        _io.check_files("CUB200", self.root, [f"images/{p}" for p in self._files], LAYOUT, "cub200")
+        check_files("CUB200", self.root, [f"images/{p}" for p in self._files], LAYOUT, "cub200")
 
     # ------------------------------------------------------------ reading
     def _read_classes(self) -> list[str]:
-        rows = _io.read_rows(self.root / "classes.txt", 2, "<class_id> <class_name>",
-                             last_rest=True)
+        rows = read_rows(self.root / "classes.txt", 2, "<class_id> <class_name>",
+                         last_rest=True)
         by_id = {int(i): name for i, name in rows}
         leaves = [self.tree.names[n] for n in self.tree.leaves.tolist()]
         if sorted(by_id) != list(range(1, len(leaves) + 1)):
-            raise _io.DatasetMismatchError(
+            raise DatasetMismatchError(
                 f"CUB200: '{self.root / 'classes.txt'}' has class ids {min(by_id)}..{max(by_id)} "
                 f"({len(by_id)} classes) but the tree has {len(leaves)} species; the dataset's "
                 "classes.txt must list ids 1..200, one per species of the tree."
             )
         classes = [by_id[k] for k in range(1, len(leaves) + 1)]
-        report = _io.mismatch_report(
+        report = mismatch_report(
             f"CUB200: classes.txt vs the tree's species (leaf k = class id k + 1; tree "
             f"{self.tree!r})",
             ((f"class id {k + 1}", c, leaf) for k, (c, leaf) in
              enumerate(zip(classes, leaves, strict=True))),
         )
         if report:
-            raise _io.DatasetMismatchError(
+            raise DatasetMismatchError(
                 report + "\nUse the dataset's own classes.txt, or a tree whose leaves are these "
                 "names in class-id order (tree=LabelTree.from_csv(...))."
             )
@@ -133,25 +143,25 @@ class CUB200(_io.ImageFiles):
 
     def _read_annotations(self) -> None:
         base = self.root
-        images = {int(i): f for i, f in _io.read_rows(
+        images = {int(i): f for i, f in read_rows(
             base / "images.txt", 2, "<image_id> <class_folder>/<file>.jpg", last_rest=True)}
-        labels = {int(i): int(c) for i, c in _io.read_rows(
+        labels = {int(i): int(c) for i, c in read_rows(
             base / "image_class_labels.txt", 2, "<image_id> <class_id>")}
-        is_train = {int(i): t == "1" for i, t in _io.read_rows(
+        is_train = {int(i): t == "1" for i, t in read_rows(
             base / "train_test_split.txt", 2, "<image_id> <is_training_image>")}
-        boxes = {int(r[0]): [float(v) for v in r[1:]] for r in _io.read_rows(
+        boxes = {int(r[0]): [float(v) for v in r[1:]] for r in read_rows(
             base / "bounding_boxes.txt", 5, "<image_id> <x> <y> <width> <height>")}
         self.part_names = [name for _, name in sorted(
-            ((int(i), n) for i, n in _io.read_rows(
+            ((int(i), n) for i, n in read_rows(
                 base / "parts/parts.txt", 2, "<part_id> <part_name>", last_rest=True)))]
         n_parts = len(self.part_names)
         locs: dict[int, list[list[float]]] = {}
-        for r in _io.read_rows(base / "parts/part_locs.txt", 5,
-                               "<image_id> <part_id> <x> <y> <visible>"):
+        for r in read_rows(base / "parts/part_locs.txt", 5,
+                           "<image_id> <part_id> <x> <y> <visible>"):
             rows = locs.setdefault(int(r[0]), [[0.0, 0.0, 0.0] for _ in range(n_parts)])
             part = int(r[1])
             if not 1 <= part <= n_parts:
-                raise _io.DatasetFormatError(
+                raise DatasetFormatError(
                     f"CUB200: '{base / 'parts/part_locs.txt'}' names part {part} of image "
                     f"{r[0]}, but parts/parts.txt has parts 1..{n_parts}."
                 )
@@ -162,14 +172,14 @@ class CUB200(_io.ImageFiles):
                             ("bounding_boxes.txt", boxes), ("parts/part_locs.txt", locs)):
             lacking = sorted(set(images) - set(table))
             if lacking:
-                raise _io.DatasetFormatError(
+                raise DatasetFormatError(
                     f"CUB200: '{base / name}' has no line for {len(lacking)} image id(s) of "
                     f"images.txt (e.g. {lacking[:5]}); the annotation files must cover the "
                     "same images. Restore the file from the dataset's archive."
                 )
         bad = sorted({c for c in labels.values() if not 1 <= c <= len(self.classes)})
         if bad:
-            raise _io.DatasetFormatError(
+            raise DatasetFormatError(
                 f"CUB200: '{base / 'image_class_labels.txt'}' has class ids {bad[:5]} outside "
                 f"1..{len(self.classes)} of classes.txt."
             )

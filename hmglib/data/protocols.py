@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -22,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from hmglib.checks import check_choice, check_real, check_seed, check_share
 from hmglib.hierarchy import LabelTree, Level
 
 __all__ = [
@@ -35,22 +35,6 @@ __all__ = [
 _RULES = ("random", "ordered")
 _DROP_RULES = ("entry", "per_image")
 _MODES = ("nearest", "bilinear", "bicubic", "area", "nearest-exact")
-
-
-def _check_seed(fn: str, seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"{fn}: seed={seed!r} must be an int >= 0.")
-    return int(seed)
-
-
-def _check_share(fn: str, name: str, value: object) -> float:
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
-    if not ok or math.isnan(float(value)) or not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"{fn}: {name}={value!r} must be a number in [0, 1] (a share, "
-                         f"e.g. 0.3 for 30 %).")
-    return float(value)
 
 
 # ------------------------------------------------------------------ coarsen
@@ -90,11 +74,11 @@ def coarsen_labels(
             the leaves, or ``rule`` is unknown.
     """
     fn = "coarsen_labels"
-    ratio = _check_share(fn, "ratio", ratio)
+    ratio = check_share(fn, "ratio", ratio)
     if rule not in _RULES:
         raise ValueError(f"{fn}: rule={rule!r}; choose 'ordered' (HRN's official rule: the "
                          "first samples of each class keep the leaf) or 'random' (seeded).")
-    seed = _check_seed(fn, seed)
+    seed = check_seed(fn, seed)
     targets = torch.as_tensor(targets)
     if targets.dim() != 1 or targets.is_floating_point() or targets.dtype == torch.bool:
         raise ValueError(f"{fn}: targets must be a 1-D integer tensor of leaf node indices, got "
@@ -170,13 +154,10 @@ def degrade_resolution(
         raise ValueError(f"{fn}: image must be float in [0, 1], got dtype {image.dtype}; convert "
                          "with torchvision.transforms.functional.to_dtype(x, torch.float32, "
                          "scale=True).")
-    ok = isinstance(factor, (int, float)) and not isinstance(factor, bool)
-    if not ok or math.isnan(factor) or not 0.0 < factor <= 1.0:
-        raise ValueError(f"{fn}: factor={factor!r} must be a number in (0, 1] (0.25 shows a "
-                         "quarter of the resolution).")
-    for name, m in (("mode", mode), ("up_mode", up_mode)):
-        if m not in _MODES:
-            raise ValueError(f"{fn}: {name}={m!r}; choose one of {list(_MODES)}.")
+    factor = check_real(fn, "factor", factor, 0.0, 1.0, closed_low=False,
+                        hint="0.25 shows a quarter of the resolution")
+    check_choice(fn, "mode", mode, _MODES)
+    check_choice(fn, "up_mode", up_mode, _MODES)
     batch = image if image.dim() == 4 else image[None]  # (B, C, H, W)
     h, w = batch.shape[-2:]
     small = (max(1, round(h * factor)), max(1, round(w * factor)))
@@ -294,8 +275,8 @@ def drop_labels(
             is outside ``[0, 1]``, or ``rule`` is unknown.
     """
     fn = "drop_labels"
-    known = _check_share(fn, "known", known)
-    seed = _check_seed(fn, seed)
+    known = check_share(fn, "known", known)
+    seed = check_seed(fn, seed)
     if rule not in _DROP_RULES:
         raise ValueError(f"{fn}: rule={rule!r}; choose 'entry' (each entry independently, as "
                          "SARB) or 'per_image' (the same number of known entries per image).")

@@ -31,7 +31,15 @@ from pathlib import Path
 
 import torch
 
-from hmglib.data import _io
+from hmglib.data._io import (
+    ImageFiles,
+    check_files,
+    check_layout,
+    check_split,
+    download_source,
+    resolve_base,
+)
+from hmglib.data.errors import DatasetFormatError, DatasetMismatchError
 
 __all__ = ["VOC2007", "CLASSES", "LAYOUT"]
 
@@ -53,17 +61,17 @@ LAYOUT = """\
 _DIFFICULT = ("negative", "positive")
 
 
-class VOC2007(_io.ImageFiles):
+class VOC2007(ImageFiles):
     """PASCAL VOC 2007 classification (5,011 trainval and 4,952 test images; 20 classes).
 
     Args:
         root: the folder holding ``VOCdevkit/`` (or ``VOCdevkit/`` or ``VOC2007/``
-            itself); None for :func:`hmglib.data._io.data_root`.
+            itself); None for :func:`hmglib.data.data_root`.
         split: ``"trainval"`` or ``"test"``.
         transform: applied to the PIL RGB image.
         target_transform: applied to the ``(20,)`` target.
         download: fetch and extract the split's official archive (address and MD5 in
-            ``_io.SOURCES["voc2007"]``) when the folder is missing or incomplete.
+            ``hmglib.data.SOURCES["voc2007"]``) when the folder is missing or incomplete.
         difficult: ``"negative"`` or ``"positive"``: the target of a class present only
             as difficult objects (see the module docstring).
 
@@ -93,7 +101,7 @@ class VOC2007(_io.ImageFiles):
         difficult: str = "negative",
     ) -> None:
         super().__init__(transform, target_transform)
-        self.split = _io.check_split("VOC2007", split, ("trainval", "test"))
+        self.split = check_split("VOC2007", split, ("trainval", "test"))
         if difficult not in _DIFFICULT:
             raise ValueError(
                 f"VOC2007: difficult={difficult!r}; use 'negative' (a class present only as "
@@ -102,23 +110,23 @@ class VOC2007(_io.ImageFiles):
         self.difficult = difficult
         candidates = ("VOCdevkit/VOC2007", "VOC2007", ".")
         marker = "ImageSets/Main"
-        self.root = _io.resolve_base(root, candidates, marker)
+        self.root = resolve_base(root, candidates, marker)
         required = ["Annotations", "JPEGImages", f"ImageSets/Main/{split}.txt"]
         if download and not all((self.root / rel).exists() for rel in required):
             top = self.root.parents[1] if self.root.parts[-2:] == ("VOCdevkit", "VOC2007") \
                 else self.root.parent
-            _io.download("voc2007", top, split)
-            self.root = _io.resolve_base(top, candidates, marker)
-        _io.check_layout("VOC2007", self.root, required, LAYOUT, "voc2007")
+            download_source("voc2007", top, split)
+            self.root = resolve_base(top, candidates, marker)
+        check_layout("VOC2007", self.root, required, LAYOUT, "voc2007")
         self.classes: tuple[str, ...] = CLASSES
         ids = [line.strip() for line in
                (self.root / f"ImageSets/Main/{split}.txt").read_text().splitlines()
                if line.strip()]
         self.image_ids: list[str] = ids
-        _io.check_files("VOC2007", self.root, [f"Annotations/{i}.xml" for i in ids], LAYOUT,
-                        "voc2007")
-        _io.check_files("VOC2007", self.root, [f"JPEGImages/{i}.jpg" for i in ids], LAYOUT,
-                        "voc2007")
+        check_files("VOC2007", self.root, [f"Annotations/{i}.xml" for i in ids], LAYOUT,
+                    "voc2007")
+        check_files("VOC2007", self.root, [f"JPEGImages/{i}.jpg" for i in ids], LAYOUT,
+                    "voc2007")
         self.paths = [self.root / "JPEGImages" / f"{i}.jpg" for i in ids]
         self._objects = [self._parse(self.root / "Annotations" / f"{i}.xml") for i in ids]
         present = torch.zeros(len(ids), len(CLASSES), dtype=torch.bool)  # (N, C)
@@ -137,14 +145,14 @@ class VOC2007(_io.ImageFiles):
         try:
             root = ET.parse(path).getroot()
         except ET.ParseError as err:
-            raise _io.DatasetFormatError(
+            raise DatasetFormatError(
                 f"VOC2007: '{path}' is not valid XML ({err}); restore it from the archive."
             ) from err
         boxes, labels, difficult = [], [], []
         for obj in root.iter("object"):
             name = (obj.findtext("name") or "").strip()
             if name not in CLASSES:
-                raise _io.DatasetMismatchError(
+                raise DatasetMismatchError(
                     f"VOC2007: '{path}' has an object of class {name!r}, which is not one of the "
                     f"20 VOC classes {list(CLASSES)}."
                 )
@@ -152,7 +160,7 @@ class VOC2007(_io.ImageFiles):
             try:
                 coords = [float(box.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax")]
             except (AttributeError, TypeError, ValueError) as err:
-                raise _io.DatasetFormatError(
+                raise DatasetFormatError(
                     f"VOC2007: '{path}': an object of class {name!r} has no complete "
                     "<bndbox><xmin/><ymin/><xmax/><ymax/></bndbox>."
                 ) from err

@@ -1,7 +1,31 @@
-"""Models of the book: one file per architecture, a builder for backbones and the
-pretrained weights of the small CPU backbone."""
+"""Models of the book: one file per architecture, one factory that builds them
+by name (:func:`get_model`, :func:`list_models`), a builder for backbones and
+the pretrained weights of the small CPU backbone."""
 
-from hmglib.models.backbones import SmallCNN_Weights, build_backbone, small_cnn
-from hmglib.models.hrn import HRN, HRNOutput
+from hmglib.models.backbones import SmallCNN, SmallCNN_Weights, build_backbone, small_cnn
+from hmglib.models.baselines import (
+    CHMCNN,
+    CHMCNNOutput,
+    FlatClassifier,
+    HierarchicalBaseline,
+    PerLevelClassifier,
+    SoftmaxLevelsOutput,
+)
+from hmglib.models.hrn import HRN, GranularityBlock, HRNOutput
+from hmglib.models.registry import (
+    ModelEntry,
+    get_model,
+    get_model_weights,
+    list_models,
+    model_loss,
+    register_model,
+)
 
-__all__ = ["HRN", "HRNOutput", "SmallCNN_Weights", "build_backbone", "small_cnn"]
+__all__ = [
+    "get_model", "list_models", "get_model_weights", "model_loss", "register_model",
+    "ModelEntry",
+    "HRN", "HRNOutput", "GranularityBlock",
+    "HierarchicalBaseline", "FlatClassifier", "PerLevelClassifier", "CHMCNN",
+    "SoftmaxLevelsOutput", "CHMCNNOutput",
+    "SmallCNN", "SmallCNN_Weights", "build_backbone", "small_cnn",
+]

@@ -15,8 +15,8 @@ name            C          stride (h = H / stride)                   used by
 ==============  =========  ========================================  ===========
 
 ``small_cnn`` has 128 channels when randomly initialised (``width=32``) and 64
-with its pretrained weights, which were trained at ``width=16`` (the book's
-experiments build ``SmallCNN(width=16)`` themselves).
+with its pretrained weights, which were trained at ``width=16``
+(``build_backbone("small_cnn", width=16)`` builds that width without them).
 
 Pretrained weights are opt-in and chosen torchvision-style, with
 ``weights=``: ``None`` (random initialisation, the default), a member of the
@@ -58,6 +58,7 @@ __all__ = [
     "BACKBONES",
     "build_backbone",
     "resolve_backbone",
+    "input_channels",
     "SmallCNN",
     "SmallCNN_Weights",
     "small_cnn",
@@ -267,7 +268,8 @@ BACKBONES: dict[str, tuple[Callable[[WeightsEnum | None], nn.Module], type[Weigh
 }
 
 
-def build_backbone(name: str, weights: WeightsEnum | str | None = None) -> nn.Module:
+def build_backbone(name: str, weights: WeightsEnum | str | None = None, *,
+                   width: int | None = None) -> nn.Module:
     """A feature extractor ``(B, 3, H, W)`` → ``(B, C, h, w)`` with ``.out_channels = C``.
 
     Args:
@@ -278,16 +280,23 @@ def build_backbone(name: str, weights: WeightsEnum | str | None = None) -> nn.Mo
             ``"IMAGENET1K_V1"`` (torchvision's original ImageNet weights, as the
             papers used; needs network once, or a cached copy), ``"HIERSHAPES_V1"``
             (``small_cnn``; shipped in the package).
+        width: ``small_cnn`` only: the channels of its first block (see
+            :func:`small_cnn`); the torchvision backbones have fixed widths.
 
     Raises:
         ValueError: unknown name, or weights that are not the backbone's (the
-            message lists the valid names).
+            message lists the valid names), or ``width`` for a torchvision backbone.
         RuntimeError: torchvision weights asked for but neither cached nor downloadable.
     """
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone '{name}'; choose one of {sorted(BACKBONES)}.")
     make, enum = BACKBONES[name]
     w = _resolve_weights(name, enum, weights)
+    if width is not None:
+        if name != "small_cnn":
+            raise ValueError(f"width={width} applies to the 'small_cnn' backbone only; "
+                             f"'{name}' has a fixed width: leave width out.")
+        return small_cnn(weights=w, width=width)
     if w is None or isinstance(w, SmallCNN_Weights):  # nothing to download
         return make(w)
     try:
@@ -299,6 +308,13 @@ def build_backbone(name: str, weights: WeightsEnum | str | None = None) -> nn.Mo
             "Run once with network access (e.g. in Colab), copy the file into that folder, "
             "or use weights=None."
         ) from err
+
+
+def input_channels(backbone: nn.Module) -> int | None:
+    """The channels a backbone's first convolution takes (3 for every named
+    backbone), or ``None`` when it has no :class:`~torch.nn.Conv2d`."""
+    first = next((m for m in backbone.modules() if isinstance(m, nn.Conv2d)), None)
+    return None if first is None else first.in_channels
 
 
 def resolve_backbone(backbone: str | nn.Module,

@@ -25,12 +25,13 @@ import torch
 from torch import nn
 from torchvision.models import WeightsEnum
 
+from hmglib.checks import check_images
 from hmglib.hierarchy import LabelTree
-from hmglib.models.backbones import resolve_backbone
-from hmglib.models.hrn import GranularityBlock, HRNOutput, check_images, input_channels
+from hmglib.models.backbones import input_channels, resolve_backbone
+from hmglib.models.hrn import GranularityBlock, HRNOutput
 
-__all__ = ["FlatClassifier", "PerLevelClassifier", "CHMCNN", "SoftmaxLevelsOutput",
-           "CHMCNNOutput"]
+__all__ = ["HierarchicalBaseline", "FlatClassifier", "PerLevelClassifier", "CHMCNN",
+           "SoftmaxLevelsOutput", "CHMCNNOutput"]
 
 
 @dataclass
@@ -76,31 +77,50 @@ class _Trunk(nn.Module):
         self.block = GranularityBlock(channels, feature_dim, bn_momentum)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        check_images(images, input_channels(self.backbone), model="the baseline")
+        check_images("the baseline", images, input_channels(self.backbone))
         return torch.relu(self.block(self.backbone(images)))  # (B, D)
 
 
-class _Baseline(nn.Module):
-    """A tree and a trunk: what every baseline shares (arguments as :class:`HRN`'s:
-    ``weights`` are pretrained weights for a named backbone, ``None``, a weights enum
-    member or its name such as ``"DEFAULT"``)."""
+class HierarchicalBaseline(nn.Module):
+    """What every baseline shares: a tree and a trunk (backbone + one
+    granularity-specific block of width ``feature_dim`` + ReLU). Subclass it to
+    add a baseline (define :meth:`add_heads` and ``forward``); build the book's by
+    name with :func:`hmglib.models.get_model`.
 
-    def __init__(self, tree: LabelTree, backbone: str | nn.Module = "resnet50",
-                 feature_dim: int = 512, weights: WeightsEnum | str | None = None,
+    Args:
+        tree: the label tree.
+        backbone: a name for :func:`~hmglib.models.build_backbone` or a module
+            with ``.out_channels`` (as :class:`~hmglib.models.HRN` takes it; required).
+        weights: pretrained weights for a named backbone: ``None`` (random), a
+            weights enum member or its name such as ``"DEFAULT"``.
+        feature_dim: ``D``, the trunk's feature width.
+        bn_momentum: momentum of the block's convolutional BatchNorms.
+    """
+
+    def __init__(self, tree: LabelTree, *, backbone: str | nn.Module,
+                 weights: WeightsEnum | str | None = None, feature_dim: int = 512,
                  bn_momentum: float = 0.01) -> None:
         super().__init__()
         self.tree = tree
         self.trunk = _Trunk(backbone, feature_dim, weights, bn_momentum)
         self.feature_dim = feature_dim
+        self.add_heads()
+
+    def add_heads(self) -> None:
+        """Create the baseline's heads on ``self.feature_dim`` features (a subclass
+        defines it; called once at the end of ``__init__``)."""
+        raise NotImplementedError(f"{type(self).__name__} must define add_heads().")
 
 
-class FlatClassifier(_Baseline):
+class FlatClassifier(HierarchicalBaseline):
     """A leaf classifier: ``(B, 3, H, W)`` → :class:`SoftmaxLevelsOutput` whose
-    coarse ``level_logits`` are log-probabilities summed over each node's leaves."""
+    coarse ``level_logits`` are log-probabilities summed over each node's leaves.
 
-    def __init__(self, tree: LabelTree, **kwargs) -> None:
-        super().__init__(tree, **kwargs)
-        self.leaf_head = nn.Linear(self.feature_dim, tree.level_sizes[-1])
+    Arguments as :class:`HierarchicalBaseline`'s."""
+
+    def add_heads(self) -> None:
+        """One linear head ``D → C_leaf``."""
+        self.leaf_head = nn.Linear(self.feature_dim, self.tree.level_sizes[-1])
 
     def forward(self, images: torch.Tensor) -> SoftmaxLevelsOutput:
         """``(B, 3, H, W)`` → per-level log-probabilities and the leaf logits."""
@@ -114,13 +134,15 @@ class FlatClassifier(_Baseline):
         return SoftmaxLevelsOutput([*levels, leaf_logits], leaf_logits, [h])
 
 
-class PerLevelClassifier(_Baseline):
+class PerLevelClassifier(HierarchicalBaseline):
     """Independent softmax heads per level on a shared trunk:
-    ``(B, 3, H, W)`` → :class:`SoftmaxLevelsOutput`."""
+    ``(B, 3, H, W)`` → :class:`SoftmaxLevelsOutput`.
 
-    def __init__(self, tree: LabelTree, **kwargs) -> None:
-        super().__init__(tree, **kwargs)
-        self.heads = nn.ModuleList(nn.Linear(self.feature_dim, c) for c in tree.level_sizes)
+    Arguments as :class:`HierarchicalBaseline`'s."""
+
+    def add_heads(self) -> None:
+        """One linear head ``D → C_l`` per level."""
+        self.heads = nn.ModuleList(nn.Linear(self.feature_dim, c) for c in self.tree.level_sizes)
 
     def forward(self, images: torch.Tensor) -> SoftmaxLevelsOutput:
         """``(B, 3, H, W)`` → per-level logits ``(B, C_l)``; leaf logits = the last."""
@@ -129,16 +151,17 @@ class PerLevelClassifier(_Baseline):
         return SoftmaxLevelsOutput(logits, logits[-1], [h])
 
 
-class CHMCNN(_Baseline):
+class CHMCNN(HierarchicalBaseline):
     """C-HMCNN: one sigmoid per node and the max constraint module.
 
     ``(B, 3, H, W)`` → :class:`CHMCNNOutput` with raw node logits split by level
     and ``constrained = max over each node's subtree of sigmoid(logits)``.
+    Arguments as :class:`HierarchicalBaseline`'s.
     """
 
-    def __init__(self, tree: LabelTree, **kwargs) -> None:
-        super().__init__(tree, **kwargs)
-        self.head = nn.Linear(self.feature_dim, tree.num_nodes)
+    def add_heads(self) -> None:
+        """One linear head ``D → N``: a logit per node."""
+        self.head = nn.Linear(self.feature_dim, self.tree.num_nodes)
 
     def forward(self, images: torch.Tensor) -> CHMCNNOutput:
         """``(B, 3, H, W)`` → raw node logits and max-constrained scores."""

@@ -29,60 +29,12 @@ import torch
 from torch import nn
 from torchvision.models import WeightsEnum
 
+from hmglib.checks import check_images
 from hmglib.hierarchy import LabelTree
-from hmglib.models.backbones import resolve_backbone
+from hmglib.models.backbones import input_channels, resolve_backbone
+from hmglib.probability import node_energies
 
-__all__ = ["HRN", "HRNOutput", "GranularityBlock", "check_images", "input_channels"]
-
-
-def input_channels(backbone: nn.Module) -> int | None:
-    """The channels a backbone's first convolution takes (3 for every named
-    backbone), or ``None`` when it has no :class:`~torch.nn.Conv2d`."""
-    first = next((m for m in backbone.modules() if isinstance(m, nn.Conv2d)), None)
-    return None if first is None else first.in_channels
-
-
-def check_images(images: object, channels: int | None = 3, name: str = "images",
-                 model: str = "HRN") -> None:
-    """Raise a clear error unless ``images`` is a ``(B, channels, H, W)`` float batch.
-
-    Args:
-        images: what was passed to ``model``'s forward.
-        channels: the channels the backbone takes (``None``: any).
-        name: the argument's name in the message.
-        model: the model's name in the message.
-
-    Raises:
-        TypeError: not a tensor, or not floating point (e.g. ``uint8`` images).
-        ValueError: not 4-D (e.g. one image without its batch dimension), or the
-            wrong number of channels in dimension 1.
-    """
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"{model} takes {name} as a tensor (B, 3, H, W) float, got "
-                        f"{type(images).__name__}; stack the images with torch.stack.")
-    shape = tuple(images.shape)
-    want = f"(B, {channels if channels is not None else 'C'}, H, W)"
-    if images.dim() == 3:
-        raise ValueError(f"{model} takes a batch of images {want}; {name} has shape {shape}, "
-                         "one image without a batch dimension: add one with "
-                         f"{name}.unsqueeze(0).")
-    if images.dim() != 4:
-        hint = (f"flatten the leading dimensions with {name}.flatten(0, 1)"
-                if images.dim() == 5 else f"reshape {name} to {want}")
-        raise ValueError(f"{model} takes a batch of images {want}; {name} is {images.dim()}-D "
-                         f"with shape {shape}: {hint}.")
-    if channels is not None and shape[1] != channels:
-        hint = (f"; channels-last images (B, H, W, {channels}) become (B, {channels}, H, W) "
-                f"with {name}.permute(0, 3, 1, 2)" if shape[-1] == channels else "")
-        if shape[1] == 1 and channels == 3:
-            hint += f"; grey images become 3-channel with {name}.expand(-1, 3, -1, -1)"
-        raise ValueError(f"{model} takes {want}: dimension 1 holds the {channels} channels "
-                         f"its backbone takes; {name} has shape {shape}{hint}.")
-    if not images.is_floating_point():
-        raise TypeError(f"{model} takes float images (normalised as the backbone's weights "
-                        f"expect), got {name} of dtype {images.dtype} and shape {shape}; "
-                        f"convert with {name}.float() / 255 and normalise (e.g. with the "
-                        "weights' transforms()).")
+__all__ = ["HRN", "HRNOutput", "GranularityBlock"]
 
 
 @dataclass
@@ -117,11 +69,13 @@ class HRNOutput:
         """``(B, N)``: the per-level logits concatenated in node order."""
         return torch.cat(self.level_logits, dim=1)  # (B, N)
 
-    @property
-    def energies(self) -> torch.Tensor:
-        """``(B, N)`` in ``[0, 1]``: the sigmoid outputs, the unary energies of the
-        probabilistic loss as the paper (and its official code) uses them."""
-        return torch.sigmoid(self.node_logits)  # (B, N)
+    def energies(self, energy_fn: str = "sigmoid") -> torch.Tensor:
+        """``(B, N)``: the unary energies of the tree distribution, ``energy_fn``
+        (one of :data:`hmglib.probability.ENERGY_FNS`) applied to
+        :attr:`node_logits`: ``"sigmoid"`` (the paper and its official code,
+        energies in ``(0, 1)``) or ``"identity"`` (the logits). The losses and
+        metrics take the same ``energy_fn`` names."""
+        return node_energies(self.node_logits, energy_fn)  # (B, N)
 
 
 def _conv_bn_relu(cin: int, cout: int, k: int, momentum: float) -> list[nn.Module]:
@@ -167,10 +121,15 @@ class GranularityBlock(nn.Module):
 class HRN(nn.Module):
     """Hierarchical residual network over a label tree.
 
+    Build one by name with :func:`hmglib.models.get_model` (``get_model("hrn",
+    tree, backbone=..., weights=...)``), or subclass it.
+
     Args:
         tree: the label tree (``L >= 2`` levels).
-        backbone: a name for :func:`~hmglib.models.build_backbone` or a module
-            mapping ``(B, 3, H, W)`` to ``(B, C, h, w)`` with ``.out_channels``.
+        backbone: a name for :func:`~hmglib.models.build_backbone` (``"resnet50"``
+            in the paper, ``"small_cnn"`` on a CPU) or a module mapping
+            ``(B, 3, H, W)`` to ``(B, C, h, w)`` with ``.out_channels``. Required:
+            there is no silent default architecture.
         feature_dim: ``D``, the width of every level's feature (512 in the paper).
         weights: pretrained weights for a named backbone (see
             :func:`~hmglib.models.build_backbone`): ``None`` (random, the default),
@@ -192,9 +151,10 @@ class HRN(nn.Module):
     def __init__(
         self,
         tree: LabelTree,
-        backbone: str | nn.Module = "resnet50",
-        feature_dim: int = 512,
+        *,
+        backbone: str | nn.Module,
         weights: WeightsEnum | str | None = None,
+        feature_dim: int = 512,
         gsb: bool = True,
         linear_combination: bool = True,
         relu: bool = True,
@@ -232,7 +192,7 @@ class HRN(nn.Module):
                 reshape it).
             TypeError: ``images`` is not a float tensor (e.g. ``uint8``).
         """
-        check_images(images, self.in_channels)
+        check_images("HRN", images, self.in_channels)
         fmap = self.backbone(images)  # (B, C, h, w)
         h = self.level_features(fmap)  # L x (B, D)
         level_logits = [head(x) for head, x in zip(self.heads, h, strict=True)]  # L x (B, C_l)

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from hmglib.checks import check_choice, check_index, check_int, check_real, check_seed
 from hmglib.data.synthetic import render
 from hmglib.hierarchy import LabelTree
 
@@ -124,8 +125,7 @@ def hier_shapes_tree(branching: Sequence[int] = (3, 3, 3), cues: str = "book") -
 
 
 def _check_branching(branching: Sequence[int], cues: str = "book") -> tuple[int, int, int]:
-    if cues not in CUE_SETS:
-        raise ValueError(f"HierShapes: cues={cues!r}; choose one of {list(CUE_SETS)}.")
+    check_choice("HierShapes", "cues", cues, CUE_SETS)
     tables = (len(render.SILHOUETTES), len(render.HUES), len(render.MARKINGS))
     limits = tuple(n - first for n, first in zip(tables, CUE_SETS[cues], strict=True))
     ok = (
@@ -189,20 +189,16 @@ class HierShapes(Dataset):
         transform: Callable | None = None,
         target_transform: Callable | None = None,
     ) -> None:
-        if split not in SPLITS:
-            raise ValueError(f"HierShapes: split={split!r}; choose one of {list(SPLITS)}.")
-        _check_int("HierShapes", "samples_per_class", samples_per_class, 1)
-        _check_int("HierShapes", "image_size", image_size, 16)
-        _check_int("HierShapes", "clutter", clutter, 0)
-        _check_int("HierShapes", "seed", seed, 0)
-        if isinstance(object_scale, bool) or not isinstance(object_scale, (int, float)) or not (
-            0 < object_scale <= 0.8
-        ):
-            raise ValueError(
-                f"HierShapes: object_scale={object_scale!r} must be a number in (0, 0.8] (the "
-                "body length as a fraction of the canvas; larger bodies would leave the canvas "
-                "when tilted)."
-            )
+        owner = "HierShapes"
+        check_choice(owner, "split", split, SPLITS)
+        samples_per_class = check_int(owner, "samples_per_class", samples_per_class, 1)
+        image_size = check_int(owner, "image_size", image_size, 16)
+        clutter = check_int(owner, "clutter", clutter, 0)
+        seed = check_seed(owner, seed)
+        object_scale = check_real(
+            owner, "object_scale", object_scale, 0.0, 0.8, closed_low=False,
+            hint="the body length as a fraction of the canvas; larger bodies would leave the "
+                 "canvas when tilted")
         self.branching = _check_branching(branching, cues)
         self.cues = cues
         self.tree = hier_shapes_tree(self.branching, cues)
@@ -265,7 +261,7 @@ class HierShapes(Dataset):
 
     # -------------------------------------------------------------- helpers
     def _check_index(self, index: int) -> int:
-        return _check_index("HierShapes", index, len(self))
+        return check_index("HierShapes", index, len(self))
 
     def _cues(self, leaf: int) -> tuple[int, int, int]:
         """(silhouette, colour family, marking) indices into the renderer's tables
@@ -313,24 +309,3 @@ class HierShapes(Dataset):
             f"{self.num_species} species, object_scale={self.object_scale}, "
             f"clutter={self.clutter}, cues={self.cues!r}, seed={self.seed})"
         )
-
-
-def _check_index(owner: str, index: object, n: int) -> int:
-    """``index`` as an int in ``[0, n)`` (negative indices count from the end).
-
-    Raises:
-        TypeError: not an int (or a one-element tensor).
-        IndexError: outside ``-n..n - 1``.
-    """
-    if isinstance(index, torch.Tensor) and index.numel() == 1:
-        index = int(index.item())
-    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-        raise TypeError(f"{owner}: index must be an int, got {index!r}.")
-    if not -n <= index < n:
-        raise IndexError(f"{owner}: index {index} is outside 0..{n - 1}.")
-    return int(index) % n
-
-
-def _check_int(owner: str, name: str, value: object, lowest: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lowest:
-        raise ValueError(f"{owner}: {name}={value!r} must be an int >= {lowest}.")

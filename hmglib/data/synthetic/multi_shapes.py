@@ -31,8 +31,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from hmglib.checks import check_choice, check_index, check_int, check_real, check_seed
 from hmglib.data.synthetic import render
-from hmglib.data.synthetic.hier_shapes import SPLITS, _check_index, _check_int
+from hmglib.data.synthetic.hier_shapes import SPLITS
 
 __all__ = ["MultiShapes", "ObjectBoxes", "class_cues", "empirical_cooccurrence"]
 
@@ -128,25 +129,26 @@ class MultiShapes(Dataset):
         transform: Callable | None = None,
         target_transform: Callable | None = None,
     ) -> None:
-        if split not in SPLITS:
-            raise ValueError(f"MultiShapes: split={split!r}; choose one of {list(SPLITS)}.")
-        _check_int("MultiShapes", "num_images", num_images, 1)
-        _check_int("MultiShapes", "num_classes", num_classes, 2)
+        owner = "MultiShapes"
+        check_choice(owner, "split", split, SPLITS)
+        num_images = check_int(owner, "num_images", num_images, 1)
+        num_classes = check_int(owner, "num_classes", num_classes, 2)
         if num_classes > _MAX_CLASSES:
             raise ValueError(f"MultiShapes: num_classes={num_classes} must be <= {_MAX_CLASSES} "
                              "(6 silhouettes x 6 colour families).")
-        _check_int("MultiShapes", "group_size", group_size, 1)
+        group_size = check_int(owner, "group_size", group_size, 1)
         if group_size > num_classes:
             raise ValueError(f"MultiShapes: group_size={group_size} must be <= num_classes="
                              f"{num_classes}.")
-        _check_int("MultiShapes", "max_objects", max_objects, 1)
+        max_objects = check_int(owner, "max_objects", max_objects, 1)
         if max_objects > _GRID * _GRID:
             raise ValueError(f"MultiShapes: max_objects={max_objects} must be <= "
                              f"{_GRID * _GRID} (one object per grid cell).")
-        _check_int("MultiShapes", "image_size", image_size, 16)
-        _check_int("MultiShapes", "seed", seed, 0)
-        _check_real("cohesion", cohesion, 0.0, 1.0, closed_low=True)
-        _check_real("object_scale", object_scale, 0.0, 0.45, closed_low=False)
+        image_size = check_int(owner, "image_size", image_size, 16)
+        seed = check_seed(owner, seed)
+        cohesion = check_real(owner, "cohesion", cohesion, 0.0, 1.0)
+        object_scale = check_real(owner, "object_scale", object_scale, 0.0, 0.45,
+                                  closed_low=False, hint="each object stays inside its grid cell")
         self.split = split
         self.num_images = int(num_images)
         self.num_classes = int(num_classes)
@@ -239,7 +241,7 @@ class MultiShapes(Dataset):
 
     # -------------------------------------------------------------- helpers
     def _check_index(self, index: int) -> int:
-        return _check_index("MultiShapes", index, len(self))
+        return check_index("MultiShapes", index, len(self))
 
     def _multi_hot(self, classes: tuple[int, ...]) -> torch.Tensor:
         y = torch.zeros(self.num_classes, dtype=torch.float32)  # (C,)
@@ -290,16 +292,6 @@ class MultiShapes(Dataset):
             f"{self.num_classes} classes in {len(self.groups)} groups, "
             f"cohesion={self.cohesion}, seed={self.seed})"
         )
-
-
-def _check_real(name: str, value: object, low: float, high: float, closed_low: bool) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
-    if ok:
-        ok = (low <= value if closed_low else low < value) and value <= high
-    if not ok:
-        bracket = "[" if closed_low else "("
-        raise ValueError(f"MultiShapes: {name}={value!r} must be a number in "
-                         f"{bracket}{low}, {high}].")
 
 
 def empirical_cooccurrence(labels: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,97 @@
+"""Figures of the book: pure functions that take data and return a Figure.
+
+Nothing here trains, loads or caches; widgets (:mod:`hmglib.widgets`) call the
+same functions, so the static figure before a widget and the widget agree.
+Every figure function is importable from here (``hmglib.viz.draw_tree``); each
+lives in the module of the idea it draws:
+
+* :mod:`hmglib.viz.trees`: label trees (the tree, a summary of a large one, its
+  legal states, its level sizes, one node in its tree);
+* :mod:`hmglib.viz.probabilities`: probabilities on a tree (node marginals and
+  legal-state probabilities, the push of a label on every energy, bounded
+  energies, the cost of the marginals as the tree grows);
+* :mod:`hmglib.viz.data`: the data (images and their boxes, two views of the same
+  images, labels per level, partial labels, co-occurrence);
+* :mod:`hmglib.viz.curves`: results of training runs (curves against the relabel
+  ratio and per epoch, grouped bars of a results table, accuracy against chance);
+* :mod:`hmglib.viz.colors`: the colours every figure shares.
+
+Crops and attended regions (RA-CNN) and class activation maps (Grad-CAM) will
+get modules of their own, built on :func:`draw_boxes`.
+
+**Argument order.** The data comes first, then the tree, then the options:
+``draw_marginals(marginals, tree, ...)``, ``draw_label_gradient(grad, tree,
+node, ...)``. A figure whose only data is the tree takes the tree first
+(``draw_tree(tree, ...)``, ``draw_node_view(tree, node)``). Node positions and
+the relations of nodes are questions about the tree, answered by
+:meth:`hmglib.LabelTree.layout` and :meth:`hmglib.LabelTree.relations`.
+"""
+
+from __future__ import annotations
+
+from hmglib.viz.colors import (
+    BOX_COLORS,
+    LEVEL_COLORS,
+    PARTIAL_COLORS,
+    RELATION_COLORS,
+    level_color,
+)
+from hmglib.viz.curves import (
+    draw_accuracy_vs_chance,
+    draw_grouped_bars,
+    draw_relabel_curves,
+    draw_training_curves,
+)
+from hmglib.viz.data import (
+    draw_boxes,
+    draw_cooccurrence,
+    draw_degraded_pairs,
+    draw_label_counts,
+    draw_partial_labels,
+    draw_samples,
+)
+from hmglib.viz.probabilities import (
+    draw_label_gradient,
+    draw_marginals,
+    draw_scaling,
+    draw_sigmoid_ceiling,
+)
+from hmglib.viz.trees import (
+    draw_legal_states,
+    draw_level_sizes,
+    draw_node_view,
+    draw_tree,
+    draw_tree_summary,
+)
+
+__all__ = [
+    # trees
+    "draw_tree",
+    "draw_tree_summary",
+    "draw_legal_states",
+    "draw_level_sizes",
+    "draw_node_view",
+    # probabilities
+    "draw_marginals",
+    "draw_label_gradient",
+    "draw_scaling",
+    "draw_sigmoid_ceiling",
+    # data
+    "draw_boxes",
+    "draw_samples",
+    "draw_degraded_pairs",
+    "draw_label_counts",
+    "draw_partial_labels",
+    "draw_cooccurrence",
+    # curves
+    "draw_relabel_curves",
+    "draw_training_curves",
+    "draw_grouped_bars",
+    "draw_accuracy_vs_chance",
+    # colors
+    "LEVEL_COLORS",
+    "RELATION_COLORS",
+    "BOX_COLORS",
+    "PARTIAL_COLORS",
+    "level_color",
+]
