@@ -4,7 +4,7 @@ The library behind the hmg-book: label trees and their probabilities (HRN),
 attention cropping and zooming (RA-CNN), representation blending for partial
 labels (SARB), and Grad-CAM figures that show and measure where models look.
 
-``import hmglib`` loads only the label tree (:class:`LabelTree`); every
+``import hmglib`` loads only the label tree (:class:`~hmglib.hierarchy.LabelTree`); every
 submodule of :data:`SUBMODULES` is an attribute that is imported the first
 time it is used, so ``hmglib.data.HierShapes`` or ``hmglib.viz`` work after a
 bare ``import hmglib`` while plotting and widget libraries load only for the

@@ -6,17 +6,18 @@ Each also lives in the public module of its idea (:mod:`hmglib.hierarchy`,
 built-in exception a caller would catch anyway (:class:`ValueError`,
 :class:`FileNotFoundError`, ...), so catching the built-in keeps working.
 
-* :class:`~hmglib.LabelTreeError` (a ``ValueError``): an invalid label tree, or node
+* :class:`~hmglib.hierarchy.LabelTreeError` (a ``ValueError``): an invalid label tree, or node
   indices outside it.
-* :class:`~hmglib.data.DatasetNotFoundError` (a ``FileNotFoundError``): a dataset folder is
+* :class:`~hmglib.data.errors.DatasetNotFoundError` (a ``FileNotFoundError``): a dataset folder is
   missing or incomplete.
-* :class:`~hmglib.data.CorruptImageError` (an ``OSError``): an image file does not decode.
-* :class:`~hmglib.data.DatasetFormatError` (a ``ValueError``): an annotation file is malformed.
-* :class:`~hmglib.data.DatasetMismatchError` (a ``ValueError``): a dataset's class names
+* :class:`~hmglib.data.errors.CorruptImageError` (an ``OSError``): an image file does not decode.
+* :class:`~hmglib.data.errors.DatasetFormatError` (a ``ValueError``): an annotation file is
+  malformed.
+* :class:`~hmglib.data.errors.DatasetMismatchError` (a ``ValueError``): a dataset's class names
   disagree with its label tree.
-* :class:`~hmglib.data.DownloadUnavailableError` (a ``RuntimeError``): ``download=True`` for a
-  dataset without a working public address.
-* :class:`~hmglib.data.MissingExtraError` (an ``ImportError``): an optional dependency is not
+* :class:`~hmglib.data.errors.DownloadUnavailableError` (a ``RuntimeError``): ``download=True``
+  for a dataset without a working public address.
+* :class:`~hmglib.data.errors.MissingExtraError` (an ``ImportError``): an optional dependency is not
   installed.
 """
 

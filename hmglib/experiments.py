@@ -69,7 +69,7 @@ class HierRun:
     """One training run on HierShapes.
 
     Attributes:
-        method: a model name of :func:`hmglib.models.list_models`: ``hrn``,
+        method: a model name of :func:`~hmglib.models.registry.list_models`: ``hrn``,
             ``flat``, ``per-level`` or ``chmcnn``.
         relabel: share of each species' training images relabelled to the family.
         rule: ``ordered`` (official) or ``random`` relabelling.
@@ -97,7 +97,8 @@ class HierRun:
         width: channels of the small CNN's first layer (C = 4 x width); must match
             the pretrained weights.
         feature_dim: D, the per-level feature width.
-        object_scale, clutter: the world (see :class:`~hmglib.data.HierShapes`).
+        object_scale, clutter: the world (see
+            :class:`~hmglib.data.synthetic.hier_shapes.HierShapes`).
         seed: seeds the world, the relabelling, the new layers' initialisation and
             the data order; runs of different methods with one seed see the same
             images, so their difference is paired.
@@ -243,20 +244,19 @@ def _model(run: HierRun, tree) -> torch.nn.Module:
                      bn_momentum=run.bn_momentum, **switches)
 
 
-#: HierRun.loss → (the loss's name, its options) for :func:`hmglib.losses.get_loss`.
-_HRN_LOSS_VARIANTS = {
-    "composite": ("hrn", {}),
-    "hier": ("hrn", {"terms": ("hier",)}),
-    "ce": ("hrn", {"terms": ("ce",)}),
-    "per-level": ("per-level-ce", {}),
-}
-
-
 def _loss(run: HierRun, tree) -> torch.nn.Module:
     """The run's loss, from :func:`hmglib.losses.get_loss`."""
     if run.method != "hrn":
         return get_loss(model_loss(run.method), tree)
-    name, options = _HRN_LOSS_VARIANTS[run.loss]
+    # HierRun.loss -> (the loss's name, its options); inside this function, whose
+    # source keys the cache
+    variants = {
+        "composite": ("hrn", {}),
+        "hier": ("hrn", {"terms": ("hier",)}),
+        "ce": ("hrn", {"terms": ("ce",)}),
+        "per-level": ("per-level-ce", {}),
+    }
+    name, options = variants[run.loss]
     if name == "hrn":
         options = {**options, "energy_fn": run.energy_fn, "ce_reduction": run.ce_reduction}
     return get_loss(name, tree, **options)

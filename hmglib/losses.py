@@ -28,7 +28,7 @@ data first, then the tree, then options.
 
 **Energy functions.** How node logits become the energies of the tree
 distribution is named ``energy_fn`` everywhere (losses, metrics and
-:meth:`hmglib.models.HRNOutput.energies`): ``"sigmoid"`` (the paper) or
+:meth:`.HRNOutput.energies`): ``"sigmoid"`` (the paper) or
 ``"identity"`` (:data:`hmglib.probability.ENERGY_FNS`).
 
 ``L_Hier`` (and with it :class:`HRNLoss`) is computed in float32 or better
@@ -112,7 +112,7 @@ def marginal_nll(
             names the input and its expected shape), an unknown ``reduction``,
             an empty batch with ``reduction="mean"`` (``"sum"`` gives 0 and
             ``"none"`` an empty tensor); a target outside the tree raises
-            :class:`~hmglib.LabelTreeError` (a ``ValueError``).
+            :class:`~hmglib.hierarchy.LabelTreeError` (a ``ValueError``).
     """
     _check_reduction(reduction)
     check_energies(energies, tree, "marginal_nll: energies")
@@ -273,7 +273,7 @@ class TreeLoss(nn.Module):
 
 class HRNLoss(TreeLoss):
     """HRN's composite loss ``L = L_Hier + CE_leaf``, called as ``loss(output, targets)``
-    on an :class:`~hmglib.models.HRNOutput`.
+    on an :class:`~hmglib.models.hrn.HRNOutput`.
 
     * ``L_Hier`` (:func:`marginal_nll`) on every sample, whatever the level of
       its label, with energies from the per-node sigmoid heads;
@@ -328,7 +328,7 @@ class HRNLoss(TreeLoss):
         self.terms = _check_terms(terms)
 
     def forward(self, output: Any, targets: torch.Tensor) -> HRNLossOutput:
-        """The loss of a batch: ``output`` an :class:`~hmglib.models.HRNOutput`,
+        """The loss of a batch: ``output`` an :class:`~hmglib.models.hrn.HRNOutput`,
         ``targets`` ``(B,)`` int64 node indices at any level (see :func:`hrn_loss`)."""
         node_logits = _output_field("HRNLoss", output, "node_logits", "HRNOutput")
         return hrn_loss(node_logits, output.leaf_logits, targets, self.tree,
@@ -568,7 +568,7 @@ def get_loss(name: str, tree: LabelTree, **config: Any) -> nn.Module:
 
     Args:
         name: one of :func:`list_losses`; a model's own is
-            :func:`hmglib.models.model_loss` of its name.
+            :func:`~hmglib.models.registry.model_loss` of its name.
         tree: the label tree.
         **config: the loss's options (``HRNLoss``: ``energy_fn``, ``ce_reduction``,
             ``terms``; the others take none).

@@ -123,7 +123,7 @@ def level_predictions(
     """One predicted node index per level and sample.
 
     Args:
-        output: a hierarchical model's output (:class:`~hmglib.models.HRNOutput`
+        output: a hierarchical model's output (:class:`~hmglib.models.hrn.HRNOutput`
             or a baseline's subclass of it) for ``B`` samples.
         tree: the label tree.
         rule: ``"paper"``: the argmax of ``output.scores`` within each level (for

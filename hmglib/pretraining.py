@@ -4,7 +4,7 @@ The papers of the book fine-tune backbones pretrained on ImageNet, whose classes
 are not the ones they are evaluated on, but whose features know colours,
 textures and parts of every kind. The CPU analog: a
 :class:`~hmglib.models.backbones.SmallCNN` trained to tell apart the 108 species of
-the ``"pretraining"`` :class:`~hmglib.data.HierShapes` world: the three
+the ``"pretraining"`` :class:`~hmglib.data.synthetic.hier_shapes.HierShapes` world: the three
 silhouettes the book never uses (rectangle, plus, hexagon) in all six colours
 with all six markings. No class, and no order, is one of the book's (every
 book class has an ellipse, triangle or diamond body), while colours and
@@ -38,7 +38,7 @@ Run it as::
 
 It writes :data:`~hmglib.models.backbones.SMALL_CNN_WEIGHTS_FILE` (the state dict
 of the backbone, float32) and the JSON of the same stem beside it, which
-:class:`~hmglib.models.SmallCNN_Weights` reads as its ``meta``.
+:class:`~hmglib.models.backbones.SmallCNN_Weights` reads as its ``meta``.
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ PRETRAIN_WORLD: dict[str, Any] = dict(image_size=32, object_scale=0.6, clutter=2
                                       branching=[3, 6, 6])
 #: The cue set of the pretraining world (see :data:`hmglib.data.synthetic.hier_shapes.CUE_SETS`).
 CUES = "pretraining"
-#: Channels of the first block of the :class:`SmallCNN` (its features have ``4 * WIDTH``).
+#: Channels of the first block of the :class:`~hmglib.models.backbones.SmallCNN` (its features
+#: have ``4 * WIDTH``).
 WIDTH = 16
 #: Training images per species (108 species).
 SAMPLES_PER_CLASS = 100
@@ -105,7 +106,7 @@ SEED = 0
 QUICK: dict[str, int] = dict(samples_per_class=4, test_samples_per_class=2, epochs=1,
                              batch_size=32)
 #: The metadata JSON written beside the weights: the same stem, ``.json`` (the name
-#: :class:`~hmglib.models.SmallCNN_Weights` reads its ``meta`` from).
+#: :class:`~hmglib.models.backbones.SmallCNN_Weights` reads its ``meta`` from).
 META_FILE = Path(SMALL_CNN_WEIGHTS_FILE).with_suffix(".json").name
 #: Where the shipped weights live: ``hmglib/models/weights/``.
 DEFAULT_OUT = Path(__file__).resolve().parent / "models" / "weights"
@@ -116,8 +117,8 @@ class PretrainResult:
     """What :func:`pretrain` returns.
 
     Attributes:
-        backbone: the trained :class:`SmallCNN` ``(B, 3, H, W)`` → ``(B, 4 * width, H/8, W/8)``,
-            in eval mode, on the cpu.
+        backbone: the trained :class:`~hmglib.models.backbones.SmallCNN`
+            ``(B, 3, H, W)`` → ``(B, 4 * width, H/8, W/8)``, in eval mode, on the cpu.
         accuracy: held-out species accuracy in % (``0..100``).
         seconds: wall-clock seconds of rendering, training and evaluation.
         meta: the metadata of the weights (everything but the file's ``sha256``
@@ -169,7 +170,8 @@ def pretrain(
         epochs: epochs of training (``>= 1``).
         batch_size: images per batch (``<= 108 * samples_per_class``).
         lr: Adam's initial learning rate (``> 0``), cosine-annealed to 0.
-        width: the :class:`SmallCNN` width (its features have ``4 * width`` channels).
+        width: the :class:`~hmglib.models.backbones.SmallCNN` width (its features have
+            ``4 * width`` channels).
         seed: the world's seed, the initialisation's and the data order's (``>= 0``).
 
     Returns:
@@ -264,7 +266,7 @@ def save_weights(result: PretrainResult, out: str | Path | None = None,
         out: the folder (created if missing) for the file
             :data:`~hmglib.models.backbones.SMALL_CNN_WEIGHTS_FILE` and its JSON;
             default the package's ``hmglib/models/weights/``, where
-            :class:`~hmglib.models.SmallCNN_Weights` reads them.
+            :class:`~hmglib.models.backbones.SmallCNN_Weights` reads them.
         quick: mark the metadata as a short run (``"quick": true``).
 
     Returns:

@@ -36,10 +36,10 @@ autocast the state sums would otherwise lose about 0.04 nats per sample).
 Results come back in that dtype; gradients flow back to the input's dtype.
 
 The recursion itself needs neither equal depth nor a single root. A
-:class:`LabelTree` forest always has its leaves on the last level (ragged
+:class:`~hmglib.hierarchy.LabelTree` forest always has its leaves on the last level (ragged
 trees are not representable by it), so the code walks the levels of the tree.
 
-The brute-force sums over :meth:`LabelTree.legal_states` are here too
+The brute-force sums over :meth:`.LabelTree.legal_states` are here too
 (:func:`enumerate_log_partition`, :func:`enumerate_log_marginals`), for
 teaching and for the tests that hold the recursion to them.
 """
@@ -462,7 +462,7 @@ def log_marginals(energies: torch.Tensor, tree: LabelTree) -> torch.Tensor:
     level at a time (bottom-up for ``S``, top-down for the ancestors' sums), in
     log space unless the energies are moderate; batched and differentiable;
     stable for energies in ``[-1e4, 1e4]``. The recursion needs no equal depth;
-    :class:`LabelTree` has it anyway.
+    :class:`~hmglib.hierarchy.LabelTree` has it anyway.
 
     Args:
         energies: ``(B, N)`` float, finite unary energies in level-major node order
@@ -517,7 +517,7 @@ def log_marginal_of(
 
     Raises:
         TypeError, ValueError: malformed ``energies`` or ``nodes`` (see
-            :func:`check_energies` and :meth:`LabelTree.check_nodes`), an unknown ``method``.
+            :func:`check_energies` and :meth:`.LabelTree.check_nodes`), an unknown ``method``.
     """
     if method not in ("auto", "recursion", "dense"):
         raise ValueError(f"log_marginal_of: method must be 'auto', 'recursion' or 'dense', got "
@@ -535,7 +535,7 @@ def log_marginal_of(
 
 def log_state_probabilities(energies: torch.Tensor, tree: LabelTree) -> torch.Tensor:
     """``log P(y = state)`` for the ``N + 1`` legal states, in the row order of
-    :meth:`LabelTree.legal_states` (column 0 the empty state, column ``k + 1`` the
+    :meth:`.LabelTree.legal_states` (column 0 the empty state, column ``k + 1`` the
     path ending at node ``k``).
 
     Args:
@@ -562,7 +562,7 @@ def _state_scores(energies: torch.Tensor, tree: LabelTree) -> tuple[torch.Tensor
 
 def enumerate_log_partition(energies: torch.Tensor, tree: LabelTree) -> torch.Tensor:
     """``log Z`` by enumeration: ``logsumexp`` of ``f^T y`` over every row of
-    :meth:`LabelTree.legal_states`. ``O(N^2)`` per sample; for teaching and tests.
+    :meth:`.LabelTree.legal_states`. ``O(N^2)`` per sample; for teaching and tests.
 
     Args:
         energies: ``(B, N)`` float, finite unary energies in node order.

@@ -59,7 +59,7 @@ def tree_explorer(tree: LabelTree, node: int | None = None):
     """Pick a node of ``tree``: see its path, its subtree and its legal states.
 
     Returns an ``ipywidgets.VBox``: a dropdown over the nodes and the figure of
-    :func:`hmglib.viz.draw_node_view`.
+    :func:`~hmglib.viz.trees.draw_node_view`.
 
     Raises:
         ValueError: ``node`` is not a node of ``tree``.
@@ -82,7 +82,7 @@ def tree_explorer(tree: LabelTree, node: int | None = None):
 
 def marginals_explorer(energies: torch.Tensor, tree: LabelTree, limit: float = 4.0):
     """One slider per node's energy: see every node's marginal probability and the
-    distribution over the legal states move (:func:`hmglib.viz.draw_marginals`).
+    distribution over the legal states move (:func:`~hmglib.viz.probabilities.draw_marginals`).
 
     Args:
         energies: ``(N,)`` starting energies, each within ``[-limit, limit]``.

@@ -1,21 +1,25 @@
 """Datasets and label protocols.
 
 * The synthetic worlds, rendered on the fly from ``(seed, split, index)``:
-  :class:`HierShapes` (a 3-level tree with object and part boxes) and
-  :class:`MultiShapes` (multi-label canvases with a known co-occurrence).
+  :class:`~hmglib.data.synthetic.hier_shapes.HierShapes` (a 3-level tree with object and
+  part boxes) and :class:`~hmglib.data.synthetic.multi_shapes.MultiShapes` (multi-label
+  canvases with a known co-occurrence).
 * The label protocols of the papers (:mod:`hmglib.data.protocols`):
-  :func:`coarsen_labels`, :func:`degrade_resolution`, :class:`CoarsenedDataset`,
-  :func:`drop_labels`, :class:`PartialLabelDataset`.
+  :func:`~hmglib.data.protocols.coarsen_labels`,
+  :func:`~hmglib.data.protocols.degrade_resolution`,
+  :class:`~hmglib.data.protocols.CoarsenedDataset`,
+  :func:`~hmglib.data.protocols.drop_labels`,
+  :class:`~hmglib.data.protocols.PartialLabelDataset`.
 * The real datasets, read from a downloaded copy (see each class), and the
   errors they raise (:mod:`hmglib.data.errors`, all exported here too).
 
 Targets follow the book's conventions: hierarchical targets are node indices
-of a :class:`~hmglib.LabelTree`; multi-label targets are ``(C,)`` vectors,
+of a :class:`~hmglib.hierarchy.LabelTree`; multi-label targets are ``(C,)`` vectors,
 ``{0, 1}`` when complete and ``{1, 0, -1}`` when partial.
 """
 
 # the real datasets are read from a downloaded copy (see each class)
-from hmglib.data import _io
+from hmglib.data._io import SOURCES as _SOURCES
 from hmglib.data._io import data_root
 from hmglib.data.aircraft import FGVCAircraft3
 from hmglib.data.cars import StanfordCars
@@ -48,7 +52,7 @@ from hmglib.data.voc import VOC2007
 
 #: Download addresses, checksums and manual instructions, one entry per dataset
 #: (:class:`hmglib.data._io.Source`; the one place that holds them).
-SOURCES = _io.SOURCES
+SOURCES = _SOURCES
 
 __all__ = [
     "HierShapes",

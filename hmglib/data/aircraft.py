@@ -8,7 +8,7 @@ image id, derives the variant → family → manufacturer tree from them, and ch
 it against the shipped table (``hierarchies.load("aircraft")``): the variants of
 ``variants.txt`` in order, the names of ``families.txt`` and
 ``manufacturers.txt``, and each variant's family and manufacturer. Any
-disagreement raises :class:`~hmglib.data.DatasetMismatchError` listing
+disagreement raises :class:`~hmglib.data.errors.DatasetMismatchError` listing
 every name that disagrees.
 
 A sample is ``(image, target)``: the RGB image and the variant's **node index**

@@ -7,7 +7,7 @@ each split's file holds ``annotations``, a struct array with the fields
 ``bbox_x1, bbox_y1, bbox_x2, bbox_y2, class, fname``.
 
 **Obtaining the data.** The original addresses no longer serve the files, so
-``download=True`` raises :class:`~hmglib.data.DownloadUnavailableError`;
+``download=True`` raises :class:`~hmglib.data.errors.DownloadUnavailableError`;
 ``hmglib.data.SOURCES["cars"].how`` says where the images, the devkit and the labelled
 test annotations can be found.
 

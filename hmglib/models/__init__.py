@@ -1,5 +1,6 @@
 """Models of the book: one file per architecture, one factory that builds them
-by name (:func:`get_model`, :func:`list_models`), a builder for backbones and
+by name (:func:`~hmglib.models.registry.get_model`,
+:func:`~hmglib.models.registry.list_models`), a builder for backbones and
 the pretrained weights of the small CPU backbone."""
 
 from hmglib.models.backbones import SmallCNN, SmallCNN_Weights, build_backbone, small_cnn

@@ -3,7 +3,7 @@
 Every baseline shares HRN's backbone and one granularity-specific block of the
 same size, so the comparison isolates what HRN adds (per-level blocks, residual
 fusion, the probabilistic loss). Each returns a subclass of
-:class:`~hmglib.models.HRNOutput`, so the same metrics and engine apply.
+:class:`~hmglib.models.hrn.HRNOutput`, so the same metrics and engine apply.
 
 * :class:`FlatClassifier` — one softmax over the leaves, trained with
   cross-entropy on the leaf-labelled samples only (coarse labels are wasted);
@@ -85,12 +85,12 @@ class HierarchicalBaseline(nn.Module):
     """What every baseline shares: a tree and a trunk (backbone + one
     granularity-specific block of width ``feature_dim`` + ReLU). Subclass it to
     add a baseline (define :meth:`add_heads` and ``forward``); build the book's by
-    name with :func:`hmglib.models.get_model`.
+    name with :func:`~hmglib.models.registry.get_model`.
 
     Args:
         tree: the label tree.
-        backbone: a name for :func:`~hmglib.models.build_backbone` or a module
-            with ``.out_channels`` (as :class:`~hmglib.models.HRN` takes it; required).
+        backbone: a name for :func:`~hmglib.models.backbones.build_backbone` or a module
+            with ``.out_channels`` (as :class:`~hmglib.models.hrn.HRN` takes it; required).
         weights: pretrained weights for a named backbone: ``None`` (random), a
             weights enum member or its name such as ``"DEFAULT"``.
         feature_dim: ``D``, the trunk's feature width.

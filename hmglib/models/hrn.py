@@ -121,18 +121,18 @@ class GranularityBlock(nn.Module):
 class HRN(nn.Module):
     """Hierarchical residual network over a label tree.
 
-    Build one by name with :func:`hmglib.models.get_model` (``get_model("hrn",
+    Build one by name with :func:`~hmglib.models.registry.get_model` (``get_model("hrn",
     tree, backbone=..., weights=...)``), or subclass it.
 
     Args:
         tree: the label tree (``L >= 2`` levels).
-        backbone: a name for :func:`~hmglib.models.build_backbone` (``"resnet50"``
+        backbone: a name for :func:`~hmglib.models.backbones.build_backbone` (``"resnet50"``
             in the paper, ``"small_cnn"`` on a CPU) or a module mapping
             ``(B, 3, H, W)`` to ``(B, C, h, w)`` with ``.out_channels``. Required:
             there is no silent default architecture.
         feature_dim: ``D``, the width of every level's feature (512 in the paper).
         weights: pretrained weights for a named backbone (see
-            :func:`~hmglib.models.build_backbone`): ``None`` (random, the default),
+            :func:`~hmglib.models.backbones.build_backbone`): ``None`` (random, the default),
             a weights enum member or its name, e.g. ``"IMAGENET1K_V1"`` for the
             torchvision backbones (needs network once, or a cached copy) or
             ``"DEFAULT"`` for ``small_cnn`` (shipped in the package). Must be

@@ -17,10 +17,10 @@ its weights::
 enum member, or its name as a string. For a model registered with weights of
 its own (trained end to end), a member or name of that enum loads the whole
 model; otherwise the weights are the backbone's (see
-:func:`~hmglib.models.build_backbone`). None of the book's models ships whole
+:func:`~hmglib.models.backbones.build_backbone`). None of the book's models ships whole
 trained weights yet, so today ``weights`` always initialises the backbone.
 
-The classes stay public for subclassing (:class:`~hmglib.models.HRN`,
+The classes stay public for subclassing (:class:`~hmglib.models.hrn.HRN`,
 :class:`~hmglib.models.baselines.HierarchicalBaseline`, ...); a new model joins
 the factory with :func:`register_model`.
 """
@@ -154,7 +154,7 @@ def get_model(name: str, tree: LabelTree, *, backbone: str | nn.Module = "small_
         name: one of :func:`list_models` (``"hrn"``, ``"flat"``, ``"per-level"``,
             ``"chmcnn"``).
         tree: the label tree the model predicts.
-        backbone: a backbone name for :func:`~hmglib.models.build_backbone`
+        backbone: a backbone name for :func:`~hmglib.models.backbones.build_backbone`
             (``"small_cnn"``, the default, runs on a laptop CPU; ``"resnet50"``
             is the paper's) or a module with ``.out_channels``.
         weights: ``None`` (random initialisation), whole-model weights where the

@@ -17,14 +17,14 @@ lives in the module of the idea it draws:
 * :mod:`hmglib.viz.colors`: the colours every figure shares.
 
 Crops and attended regions (RA-CNN) and class activation maps (Grad-CAM) will
-get modules of their own, built on :func:`draw_boxes`.
+get modules of their own, built on :func:`~hmglib.viz.data.draw_boxes`.
 
 **Argument order.** The data comes first, then the tree, then the options:
 ``draw_marginals(marginals, tree, ...)``, ``draw_label_gradient(grad, tree,
 node, ...)``. A figure whose only data is the tree takes the tree first
 (``draw_tree(tree, ...)``, ``draw_node_view(tree, node)``). Node positions and
 the relations of nodes are questions about the tree, answered by
-:meth:`hmglib.LabelTree.layout` and :meth:`hmglib.LabelTree.relations`.
+:meth:`.LabelTree.layout` and :meth:`.LabelTree.relations`.
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ __all__ = [
 #: One colour per level, method or run (cycled past six).
 LEVEL_COLORS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
 
-#: The relations of a node to a label (:meth:`hmglib.LabelTree.relations`), in
-#: :func:`hmglib.viz.draw_label_gradient`.
+#: The relations of a node to a label (:meth:`.LabelTree.relations`), in
+#: :func:`~hmglib.viz.probabilities.draw_label_gradient`.
 RELATION_COLORS = {"label": "#c44e52", "ancestor": "#dd8452", "descendant": "#4c72b0",
                    "sibling": "#8172b3", "elsewhere": "0.6"}
 

@@ -67,8 +67,8 @@ def draw_boxes(
         labels: optional ``K`` strings (``""``: no label).
         colors: optional: one colour for all boxes, or ``K`` colours (any matplotlib
             colour: a name, a hex string, an RGB tuple in ``[0, 1]``). Default:
-            :data:`BOX_COLORS` in turn, one per distinct label (boxes with the same
-            label share a colour).
+            :data:`~hmglib.viz.colors.BOX_COLORS` in turn, one per distinct label (boxes with
+            the same label share a colour).
         width: line width, in pixels of the enlarged image.
         scale: enlarge the image this many times (nearest neighbour) before drawing,
             so that lines and labels stay thin next to the pixels of a small image;

@@ -41,7 +41,7 @@ def draw_marginals(
         marginals: ``(N,)`` floats in ``[0, 1]``, ``P(y_i = 1)`` (tensor or array).
         tree: a small tree (drawn node by node).
         state_probs: optional ``(N + 1,)`` floats summing to 1: the legal states in
-            :meth:`LabelTree.legal_states` order (empty state first); adds a panel.
+            :meth:`.LabelTree.legal_states` order (empty state first); adds a panel.
         energies: optional ``(N,)`` energies, written under each node.
         title: optional figure title.
 
@@ -108,7 +108,7 @@ def draw_label_gradient(grad, tree: LabelTree, node: int, title: str | None = No
     Raises:
         TypeError: ``tree`` is not a LabelTree (e.g. the arguments swapped).
         ValueError: ``grad`` is not one value per node.
-        hmglib.LabelTreeError: ``node`` is not a node of ``tree``.
+        hmglib.hierarchy.LabelTreeError: ``node`` is not a node of ``tree``.
     """
     fn, order = "draw_label_gradient", "grad, tree, node, title=None"
     tree = check_tree(fn, tree, order)

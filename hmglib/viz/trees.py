@@ -2,7 +2,7 @@
 the sizes of its levels, and one node in its tree.
 
 The tree is the only data of these figures, so it comes first. Node positions
-come from :meth:`hmglib.LabelTree.layout`.
+come from :meth:`.LabelTree.layout`.
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ def draw_node_view(tree: LabelTree, node: int) -> Figure:
         node: a node index in ``[0, N)``.
 
     Raises:
-        hmglib.LabelTreeError: ``node`` is not a node of ``tree``.
+        hmglib.hierarchy.LabelTreeError: ``node`` is not a node of ``tree``.
     """
     path = tree.path(node).tolist()
     below = tree.descendants(node).tolist()

@@ -172,7 +172,7 @@ class HierShapes(Dataset):
         dataset is balanced.
 
     Attributes:
-        tree: the :class:`~hmglib.LabelTree` (see :func:`hier_shapes_tree`).
+        tree: the :class:`~hmglib.hierarchy.LabelTree` (see :func:`hier_shapes_tree`).
         targets: ``(len,)`` int64, the leaf node index of every sample (no rendering).
     """
 

@@ -16,7 +16,7 @@ estimates from the training labels has a closed form,
 
 Objects sit in distinct cells of a 2 x 2 grid (jittered inside their cell),
 so none hides another; every object has a box. An image is a pure function of
-``(seed, split, index)``, like :class:`~hmglib.data.HierShapes`.
+``(seed, split, index)``, like :class:`~hmglib.data.synthetic.hier_shapes.HierShapes`.
 """
 
 from __future__ import annotations
