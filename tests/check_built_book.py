@@ -1,5 +1,6 @@
 """Check a built book: every chapter page shows its figures and no error output,
-and say how long each chapter's execution took against its profile's budget.
+the API page has an entry for every public name, and say how long each
+chapter's execution took against its profile's budget.
 
     python tests/check_built_book.py _build/html
 
@@ -39,7 +40,15 @@ def problems(html_dir: Path) -> list[str]:
         for marker in ("Traceback (most recent call last)", 'class="output traceback"'):
             if marker in text:
                 found.append(f"{page}: shows an error ({marker})")
-    return found
+    return found + api_page_problems(html_dir)
+
+
+def api_page_problems(html_dir: Path) -> list[str]:
+    """Public names without an anchor on the built API page (see ``test_api_page``)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_api_page import built_page_problems
+
+    return built_page_problems(html_dir)
 
 
 def execution_times(html_dir: Path) -> list[str]:
@@ -89,4 +98,5 @@ if __name__ == "__main__":
         print(line, file=sys.stderr)
     if bad:
         sys.exit(1)
-    print(f"{html}: every chapter page shows figures and no errors")
+    print(f"{html}: every chapter page shows figures and no errors, and the API page has an "
+          "entry for every public name")
