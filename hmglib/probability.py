@@ -498,6 +498,8 @@ def log_marginal_of(
     nodes: torch.Tensor,
     tree: LabelTree,
     method: Literal["auto", "recursion", "dense"] = "auto",
+    *,
+    validate: bool = True,
 ) -> torch.Tensor:
     """``log P(y_{nodes[b]} = 1 | x_b)``: one node per sample (what
     :func:`hmglib.losses.marginal_nll` needs), by the fastest exact formulation.
@@ -511,6 +513,9 @@ def log_marginal_of(
             node's sum as masked ``logsumexp`` over the ``N + 1`` legal states,
             ``O(N^2)`` memory for the state matrix), or ``"auto"``: dense up to
             :data:`DENSE_MAX_NODES` nodes, recursion above. All are exact.
+        validate: check ``energies`` and ``nodes`` (the default). A caller that
+            has checked them already (the losses of :mod:`hmglib.losses`) passes
+            ``False`` and saves the second pass over the batch.
 
     Returns:
         ``(B,)`` float, ``<= 0`` (float32 for half-precision energies).
@@ -522,8 +527,9 @@ def log_marginal_of(
     if method not in ("auto", "recursion", "dense"):
         raise ValueError(f"log_marginal_of: method must be 'auto', 'recursion' or 'dense', got "
                          f"{method!r}.")
-    check_energies(energies, tree, "log_marginal_of: energies")
-    nodes = tree.check_nodes(nodes, "log_marginal_of: nodes", batch=energies.shape[0])
+    if validate:
+        check_energies(energies, tree, "log_marginal_of: energies")
+        nodes = tree.check_nodes(nodes, "log_marginal_of: nodes", batch=energies.shape[0])
     energies = upcast(energies)
     with autocast_off(energies.device):
         idx = _index(tree, energies)

@@ -417,3 +417,12 @@ def test_node_relations_and_chapter_figures() -> None:
     for fig in figs:
         assert fig.axes
         plt.close(fig)
+
+
+def test_log_marginal_of_without_validation_gives_the_same_values() -> None:
+    f = energies_for(TOY, 3, batch=4)
+    nodes = torch.tensor([0, 1, 2, 4])
+    torch.testing.assert_close(prob.log_marginal_of(f, nodes, TOY, validate=False),
+                               prob.log_marginal_of(f, nodes, TOY))
+    with pytest.raises(ValueError, match="NaN"):  # validated by default
+        prob.log_marginal_of(f.index_fill(1, torch.tensor([0]), float("nan")), nodes, TOY)
