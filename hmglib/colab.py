@@ -19,20 +19,32 @@ __all__ = ["REPOSITORY", "INSTALL_SOURCE", "install_cell", "colab_url", "sync"]
 
 #: The public repository of the book.
 REPOSITORY = "hmg-book/hmg-book"
-#: What ``pip install`` gets in Colab: the library with the book's extras.
-INSTALL_SOURCE = f"hmglib[book] @ git+https://github.com/{REPOSITORY}.git"
+#: What ``pip install`` gets in Colab: the library and what a chapter needs to run
+#: (the ``colab`` extra: widgets), not the book builder.
+INSTALL_SOURCE = f"hmglib[colab] @ git+https://github.com/{REPOSITORY}.git"
 
 
 def install_cell() -> str:
-    """The source of the first code cell of every chapter."""
+    """The source of the first code cell of every chapter.
+
+    It chooses the run profile (``HMG_PROFILE``, unless the environment already
+    sets it; see :mod:`hmglib.profile`) and, in Colab only, installs the library.
+    """
     return (
-        "# Colab: install hmglib (a no-op everywhere else).\n"
+        "# Run profile: \"cpu\" runs in minutes anywhere; for paper scale, pick a\n"
+        "# GPU runtime (Colab: Runtime > Change runtime type) and set \"gpu\".\n"
+        "import os\n"
         "import subprocess\n"
         "import sys\n"
         "\n"
+        'os.environ.setdefault("HMG_PROFILE", "cpu")\n'
+        "\n"
+        "# Colab: install hmglib (a no-op everywhere else).\n"
         'if "google.colab" in sys.modules:\n'
         "    subprocess.run(\n"
-        f'        [sys.executable, "-m", "pip", "install", "-q", "{INSTALL_SOURCE}"], check=True\n'
+        '        [sys.executable, "-m", "pip", "install", "-q",\n'
+        f'         "{INSTALL_SOURCE}"],\n'
+        "        check=True,\n"
         "    )"
     )
 

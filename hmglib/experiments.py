@@ -151,26 +151,28 @@ class HierRun:
         return hrn_recipe_name(self.relabel, "hiershapes", synthetic=True)
 
 
-#: The sizes of a run in each profile (:func:`profile_run` starts from them).
+#: The sizes of a run in each profile, read from :attr:`hmglib.profile.Profile.run`
+#: (the one place that defines them; :func:`profile_run` starts from them).
 PROFILE_SIZES: dict[str, dict[str, int]] = {
-    "quick": dict(epochs=1, samples_per_class=6, image_size=32, batch_size=16),
-    "cpu": dict(epochs=5, samples_per_class=30, image_size=32, batch_size=32),
-    "gpu": dict(epochs=30, samples_per_class=400, image_size=32, batch_size=128),
-}
-#: The seeds every claim runs over, in each profile (:func:`profile_seeds`).
-PROFILE_SEEDS: dict[str, tuple[int, ...]] = {"quick": (0, 1), "cpu": (0, 1, 2),
-                                             "gpu": (0, 1, 2, 3, 4)}
+    name: dataclasses.asdict(prof.run) for name, prof in profile.PROFILES.items()}
+#: The seeds every claim runs over, in each profile, read from
+#: :attr:`hmglib.profile.Profile.seeds` (:func:`profile_seeds`).
+PROFILE_SEEDS: dict[str, tuple[int, ...]] = {
+    name: prof.seeds for name, prof in profile.PROFILES.items()}
 
 
 def profile_run(**overrides) -> HierRun:
-    """A :class:`HierRun` sized for the current profile, with ``overrides``."""
-    return HierRun(**{**PROFILE_SIZES[profile.current().name], **overrides})
+    """A :class:`HierRun` sized for the current profile
+    (:attr:`hmglib.profile.Profile.run` of :func:`hmglib.profile.current`), with
+    ``overrides``."""
+    return HierRun(**{**dataclasses.asdict(profile.current().run), **overrides})
 
 
 def profile_seeds() -> tuple[int, ...]:
-    """The seeds every claim of the current profile runs over (at least 3 in the
-    cpu and gpu profiles; 2 in the quick profile, which only tests the code)."""
-    return PROFILE_SEEDS[profile.current().name]
+    """The seeds every claim of the current profile runs over
+    (:attr:`hmglib.profile.Profile.seeds`: at least 3 in the cpu and gpu
+    profiles; 2 in the quick profile, which only tests the code)."""
+    return profile.current().seeds
 
 
 # ------------------------------------------------------------------ the cache

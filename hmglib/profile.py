@@ -8,6 +8,13 @@ Three profiles, chosen by the environment, never by ad-hoc flags in a chapter:
 
 ``HMG_PROFILE`` names a profile explicitly; ``HMG_QUICK=1`` wins over it, so the
 test suite is quick whatever else is set.
+
+A profile is the one place that holds every size of the book: the data
+chapter's worlds and probes (:class:`Profile`'s own fields), the training runs
+of the HRN chapters (:attr:`Profile.run`, read by
+:func:`hmglib.experiments.profile_run`), the seeds every claim runs over
+(:attr:`Profile.seeds`) and the memory a streaming cache may hold
+(:attr:`Profile.cache_mib`).
 """
 
 from __future__ import annotations
@@ -15,7 +22,27 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-__all__ = ["Profile", "PROFILES", "get", "current"]
+__all__ = ["Profile", "RunSizes", "PROFILES", "get", "current"]
+
+
+@dataclass(frozen=True)
+class RunSizes:
+    """The sizes of one training run of the HRN chapters
+    (:class:`hmglib.experiments.HierRun`; :func:`hmglib.experiments.profile_run`
+    starts from them).
+
+    Attributes:
+        epochs: training epochs of a run.
+        samples_per_class: HierShapes training images per species (the test split
+            has half as many, at least 4).
+        image_size: side ``S`` of the rendered images in pixels.
+        batch_size: training batch size.
+    """
+
+    epochs: int
+    samples_per_class: int
+    image_size: int
+    batch_size: int
 
 
 @dataclass(frozen=True)
@@ -24,12 +51,18 @@ class Profile:
 
     Attributes:
         name: ``"quick"``, ``"cpu"`` or ``"gpu"``.
-        epochs: training epochs of a chapter's main experiments.
-        samples_per_class: synthetic training images per leaf class.
-        image_size: side of the synthetic images in pixels.
-        batch_size: training batch size.
+        epochs: training epochs of the data chapter's probes.
+        samples_per_class: synthetic training images per leaf class of the data
+            chapter's worlds (see :func:`hmglib.data.synthetic.worlds.profile_worlds`).
+        image_size: side ``S`` of those worlds' images in pixels.
+        batch_size: training batch size of the data chapter's probes.
         num_workers: DataLoader workers.
         time_budget_s: the wall-clock budget of one chapter in this profile.
+        run: the sizes of the HRN chapters' training runs (:class:`RunSizes`).
+        seeds: the seeds every claim runs over (at least 3 in the cpu and gpu
+            profiles; 2 in the quick profile, which only tests the code).
+        cache_mib: the most memory, in MiB, that one streaming cache
+            (:class:`hmglib.data.cache.CachedDataset`) may hold.
     """
 
     name: str
@@ -39,16 +72,27 @@ class Profile:
     batch_size: int
     num_workers: int
     time_budget_s: float
+    run: RunSizes
+    seeds: tuple[int, ...]
+    cache_mib: int
 
 
 #: The run profiles by name: ``quick``, ``cpu`` and ``gpu``.
 PROFILES: dict[str, Profile] = {
     "quick": Profile("quick", epochs=1, samples_per_class=8, image_size=32, batch_size=32,
-                     num_workers=0, time_budget_s=45.0),
+                     num_workers=0, time_budget_s=45.0,
+                     run=RunSizes(epochs=1, samples_per_class=6, image_size=32, batch_size=16),
+                     seeds=(0, 1), cache_mib=64),
     "cpu": Profile("cpu", epochs=8, samples_per_class=150, image_size=64, batch_size=64,
-                   num_workers=0, time_budget_s=240.0),
-    "gpu": Profile("gpu", epochs=200, samples_per_class=1000, image_size=448, batch_size=8,
-                   num_workers=8, time_budget_s=float("inf")),
+                   num_workers=0, time_budget_s=240.0,
+                   run=RunSizes(epochs=5, samples_per_class=30, image_size=32, batch_size=32),
+                   seeds=(0, 1, 2), cache_mib=512),
+    # the data chapter's probes at the papers' image size: 8,100 images of 448 px
+    # per split, 30 epochs (rendering at 448 px, not the GPU, bounds their time)
+    "gpu": Profile("gpu", epochs=30, samples_per_class=300, image_size=448, batch_size=8,
+                   num_workers=8, time_budget_s=float("inf"),
+                   run=RunSizes(epochs=30, samples_per_class=400, image_size=32, batch_size=128),
+                   seeds=(0, 1, 2, 3, 4), cache_mib=512),
 }
 
 

@@ -25,11 +25,13 @@ from collections.abc import Mapping, Sequence
 from numbers import Real
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import torch
 
 from hmglib import atomic, profile
 
-__all__ = ["results_dir", "record", "load", "table", "over_seeds", "paired_gain"]
+__all__ = ["results_dir", "record", "load", "table", "over_seeds", "paired_gain", "glue"]
 
 Row = Mapping[str, object]
 
@@ -204,3 +206,35 @@ def paired_gain(treated: Mapping[int, float], control: Mapping[int, float]) -> d
     mean, spread = statistics.fmean(gains), statistics.stdev(gains)
     return {"mean": mean, "spread": spread, "n": float(len(seeds)),
             "holds": float(mean > spread)}
+
+
+def glue(name: str, value: object) -> None:
+    """Give a computed value a name that the chapter's prose shows.
+
+    In the built book the prose cites it with myst-nb's roles, e.g.
+    ``{glue:text}`best_gain:.1f``` , so every number a chapter states comes from
+    its run. Where myst-nb is not installed (a chapter run in Colab with the
+    slim ``colab`` extra) nothing renders the roles, so the value is printed
+    instead, as ``name = value``.
+
+    Args:
+        name: the key the prose uses; letters, digits, ``_`` and ``-``.
+        value: a number, string or anything with a plain-text form. NumPy
+            scalars and one-element tensors are glued as the Python number
+            they hold, so that a format such as ``:.1f`` applies to them.
+
+    Raises:
+        ValueError: ``name`` is empty or has other characters.
+    """
+    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "_-" for c in name):
+        raise ValueError(f"glue: name {name!r} must be a non-empty string of letters, digits, "
+                         "'_' and '-' (it is cited as {glue:text}`name`).")
+    if isinstance(value, np.generic) or (isinstance(value, torch.Tensor) and value.numel() == 1):
+        value = value.item()  # np.float64(0.5) -> 0.5, tensor([3]) -> 3
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        print(f"{name} = {value}")
+        return
+    myst_glue(name, value, display=False)
+

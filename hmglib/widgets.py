@@ -17,7 +17,7 @@ mirroring message switched off. An Image widget sends nothing back.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import matplotlib.pyplot as plt
 import torch
@@ -26,7 +26,8 @@ from matplotlib.figure import Figure
 from hmglib import probability, viz
 from hmglib.hierarchy import LabelTree
 
-__all__ = ["figure_png", "figure_image", "tree_explorer", "marginals_explorer"]
+__all__ = ["figure_png", "figure_image", "tree_explorer", "marginals_explorer", "relabel_explorer",
+           "scenario_explorer"]
 
 
 def figure_png(fig: Figure, dpi: int = 100) -> bytes:
@@ -129,3 +130,157 @@ def marginals_explorer(energies: torch.Tensor, tree: LabelTree, limit: float = 4
     columns = [w.VBox([sliders[n] for n in tree.nodes_at(lv).tolist()])
                for lv in range(tree.num_levels)]
     return w.VBox([w.HBox(columns), image])
+
+
+def relabel_explorer(table, samples_per_class: int, ratio: float | None = None,
+                     colors: dict[str, str] | None = None,
+                     ylim: tuple[float, float] | None = (0.0, 100.0)):
+    """Pick a relabel ratio: see every method's per-level accuracy over the seeds
+    at that ratio (:func:`~hmglib.viz.curves.draw_seed_bars`), from runs that
+    have finished; nothing is trained.
+
+    Args:
+        table: a long table (a pandas DataFrame, e.g. from
+            :func:`hmglib.experiments.results_frame` filtered to one metric) with
+            the columns ``relabel`` (the ratio ``r`` in ``[0, 1]``), ``method``,
+            ``level``, ``seed`` and ``value``: one row per run and level.
+        samples_per_class: ``n_c``, the training images per species of the runs;
+            the title says how many keep the species label
+            (:func:`~hmglib.viz.protocols.kept_per_class`).
+        ratio: the ratio shown first (default: the largest in ``table``).
+        colors: optional ``{method: colour}``.
+        ylim: the value axis' limits (``None``: matplotlib's).
+
+    Returns:
+        An ``ipywidgets.VBox``: a slider over the ratios of ``table`` and the figure.
+
+    Raises:
+        ValueError: ``table`` lacks one of the columns or has no rows, or
+            ``ratio`` is not one of its ratios.
+    """
+    import ipywidgets as w
+    import pandas as pd
+
+    from hmglib.viz.protocols import kept_per_class
+
+    fn = "relabel_explorer"
+    data = pd.DataFrame(table)
+    need = ["relabel", "method", "level", "seed", "value"]
+    missing = [c for c in need if c not in data.columns]
+    if missing or data.empty:
+        raise ValueError(f"{fn}: table needs rows with the columns {need}; it has "
+                         f"{len(data)} rows and lacks {missing}. Filter a results_frame "
+                         "to one metric, e.g. frame[frame.metric == 'OA'].")
+    ratios = sorted({float(r) for r in data.relabel})
+    if ratio is not None and not any(abs(float(ratio) - r) < 1e-9 for r in ratios):
+        raise ValueError(f"{fn}: ratio={ratio} is not one of the table's ratios {ratios}.")
+    start = ratios[-1] if ratio is None else min(ratios, key=lambda r: abs(r - float(ratio)))
+    methods = list(dict.fromkeys(data.method))
+    levels = list(dict.fromkeys(data.level))
+    pick = w.SelectionSlider(options=[(f"{100 * r:.0f} %", r) for r in ratios], value=start,
+                             description="relabelled", continuous_update=False)
+
+    def draw() -> Figure:
+        at = data[(data.relabel - pick.value).abs() < 1e-9]
+        values = {m: {lv: at[(at.method == m) & (at.level == lv)].value.tolist()
+                      for lv in levels} for m in methods}
+        keep = kept_per_class(samples_per_class, pick.value)
+        title = (f"r = {100 * pick.value:.0f} %: each species keeps {keep} of "
+                 f"{samples_per_class} species labels")
+        return viz.draw_seed_bars(values, ylabel="test OA (%)", colors=colors, ylim=ylim,
+                                  title=title)
+
+    image, redraw = figure_image(draw)
+    pick.observe(redraw, names="value")
+    return w.VBox([pick, image])
+
+
+def scenario_explorer(
+    energies: torch.Tensor,
+    tree: LabelTree,
+    scenarios: Mapping[str, torch.Tensor] | None = None,
+    limit: float = 4.0,
+):
+    """Set the energies of a small tree, by hand or from a preset scenario, and
+    compare the result with a reference
+    (:func:`~hmglib.viz.probabilities.draw_energy_scenarios`).
+
+    The figure has two panels: ``energies`` (the reference) and the sliders'
+    energies, each with ``P(∅)`` and every node's marginal. A dropdown loads a
+    preset scenario into the sliders; the sliders then move from there.
+
+    Args:
+        energies: ``(N,)`` the reference energies, each within ``[-limit, limit]``.
+        tree: a small tree (one slider per node).
+        scenarios: optional presets, name → ``(N,)`` energies within
+            ``[-limit, limit]`` (e.g. the scenarios of the static figure before it).
+        limit: the sliders' range.
+
+    Returns:
+        An ``ipywidgets.VBox``: the preset dropdown, the sliders (one column per
+        level) and the figure.
+
+    Raises:
+        TypeError: ``tree`` is not a LabelTree (e.g. the arguments swapped: the
+            energies come first), or ``scenarios`` is not a mapping.
+        ValueError: the reference or a preset is not one energy per node of
+            ``tree``, or is not finite, or lies outside ``[-limit, limit]``.
+    """
+    import ipywidgets as w
+
+    fn = "scenario_explorer"
+    if not isinstance(tree, LabelTree):
+        raise TypeError(f"{fn}: tree must be a LabelTree, got {type(tree).__name__}; the "
+                        f"arguments are {fn}(energies, tree, scenarios=None, limit=4.0): "
+                        "the energies first, then the tree.")
+    if scenarios is not None and not isinstance(scenarios, Mapping):
+        raise TypeError(f"{fn}: scenarios must be a mapping from name to (N,) energies, "
+                        f"got {type(scenarios).__name__}.")
+
+    def checked(values, what: str) -> torch.Tensor:
+        e = torch.as_tensor(values, dtype=torch.float64).detach().cpu()
+        if e.shape != (tree.num_nodes,):
+            raise ValueError(f"{fn}: {what} has shape {tuple(e.shape)}; give one energy per "
+                             f"node, shape ({tree.num_nodes},).")
+        if not torch.isfinite(e).all() or e.abs().max() > limit:
+            raise ValueError(f"{fn}: {what} must be finite and within [-{limit}, {limit}]; "
+                             "clip it or raise limit.")
+        return e
+
+    reference = checked(energies, "energies")
+    presets = {"the reference": reference}
+    presets.update({name: checked(e, f"scenarios[{name!r}]")
+                    for name, e in (scenarios or {}).items()})
+    sliders = [
+        w.FloatSlider(value=float(v), min=-limit, max=limit, step=0.1, description=name,
+                      continuous_update=False, style={"description_width": "90px"})
+        for name, v in zip(tree.names, reference.tolist(), strict=True)
+    ]
+    pick = w.Dropdown(options=list(presets), value="the reference", description="load")
+    loading = [False]  # True while a preset sets the sliders: redraw once, after
+
+    def draw() -> Figure:
+        mine = torch.tensor([s.value for s in sliders], dtype=torch.float64)  # (N,)
+        return viz.draw_energy_scenarios({"reference": reference, "the sliders": mine}, tree)
+
+    image, redraw = figure_image(draw)
+
+    def on_slider(*_) -> None:
+        if not loading[0]:
+            redraw()
+
+    def on_pick(change) -> None:
+        loading[0] = True
+        try:
+            for s, v in zip(sliders, presets[change["new"]].tolist(), strict=True):
+                s.value = round(v, 1)
+        finally:
+            loading[0] = False
+        redraw()
+
+    for s in sliders:
+        s.observe(on_slider, names="value")
+    pick.observe(on_pick, names="value")
+    columns = [w.VBox([sliders[n] for n in tree.nodes_at(lv).tolist()])
+               for lv in range(tree.num_levels)]
+    return w.VBox([pick, w.HBox(columns), image])

@@ -1,5 +1,6 @@
 """Check a built book: every chapter page shows its figures and no error output,
-the API page has an entry for every public name, and say how long each
+the API page has an entry for every public name, no page names an internal
+design file, and say how long each
 chapter's execution took against its profile's budget.
 
     python tests/check_built_book.py _build/html
@@ -40,7 +41,15 @@ def problems(html_dir: Path) -> list[str]:
         for marker in ("Traceback (most recent call last)", 'class="output traceback"'):
             if marker in text:
                 found.append(f"{page}: shows an error ({marker})")
-    return found + api_page_problems(html_dir)
+    return found + api_page_problems(html_dir) + internal_name_problems(html_dir)
+
+
+def internal_name_problems(html_dir: Path) -> list[str]:
+    """Built pages that name an internal design file (see ``markdown_numbers``)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from markdown_numbers import internal_names_in_html
+
+    return internal_names_in_html(html_dir)
 
 
 def api_page_problems(html_dir: Path) -> list[str]:
@@ -98,5 +107,5 @@ if __name__ == "__main__":
         print(line, file=sys.stderr)
     if bad:
         sys.exit(1)
-    print(f"{html}: every chapter page shows figures and no errors, and the API page has an "
-          "entry for every public name")
+    print(f"{html}: every chapter page shows figures and no errors, the API page has an "
+          "entry for every public name, and no page names an internal file")

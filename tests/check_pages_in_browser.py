@@ -14,6 +14,7 @@ Playwright. A page fails on:
   output, a TeX error, or TeX delimiters left in the visible text);
 * ``widget``: an ipywidgets view with no static figure (an image output) before
   it in its section, so that a reader without a kernel sees nothing;
+* ``code``: a code cell wider than the page's column, which scrolls sideways;
 * ``request``: any other request that failed, or an external request with no
   local copy to serve (there is no network to a CDN).
 
@@ -77,7 +78,7 @@ VIEWPORT = {"width": 1280, "height": 900}
 # Folders of a Sphinx build that hold assets, not pages.
 NOT_PAGES = {"_static", "_sources", "_images", "_downloads"}
 
-KINDS = ("image", "link", "console", "math", "widget", "request")
+KINDS = ("image", "link", "console", "math", "widget", "code", "request")
 
 # CDN addresses whose files come from npm packages: <package>@<version>/<file>.
 CDN_URL = re.compile(
@@ -422,7 +423,17 @@ INSPECT_JS = r"""
       widgets.push(`widget ${i + 1} (model ${model}) ${where} has no static figure before it`);
     }
   });
-  return {images, links, ids, math, widgets};
+
+  const code = [];
+  for (const pre of document.querySelectorAll('div.cell_input pre')) {
+    if (pre.scrollWidth > pre.clientWidth + 1) {
+      const longest = pre.textContent.split('\n')
+        .reduce((a, b) => (b.length > a.length ? b : a), '');
+      code.push(`a code cell scrolls sideways (${pre.scrollWidth} px in ${pre.clientWidth}): ` +
+                `${snippet(longest)}`);
+    }
+  }
+  return {images, links, ids, math, widgets, code};
 }
 """
 
@@ -593,6 +604,8 @@ class PageChecker:
                 fail("math", text)
             for text in seen_dom["widgets"]:
                 fail("widget", text)
+            for text in seen_dom["code"]:
+                fail("code", text)
             if screenshots is not None:
                 shot = screenshots / Path(page_path).with_suffix(".png")
                 shot.parent.mkdir(parents=True, exist_ok=True)

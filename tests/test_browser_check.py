@@ -87,6 +87,11 @@ SITE = {
         '<section id="v"><h2>Before</h2>' + FIGURE + "</section>"
         '<section id="u"><h2>Next</h2>' + widget_view("m3") + "</section>"
     ),
+    "wide_code.html": page(
+        '<h1>Code</h1><div class="cell_input"><pre style="width:300px;overflow:auto">'
+        + "x = 1\n" + "y" * 200 + "</pre></div>"
+        '<div class="cell_input"><pre style="width:300px;overflow:auto">z = 2</pre></div>'
+    ),
     "external.html": page(
         '<h1>External</h1><script src="https://cdn.example.invalid/lib.js"></script>'
     ),
@@ -105,6 +110,7 @@ BROKEN = {
     "console_error.html": {"console"},
     "raw_latex.html": {"math"},
     "widget_without_figure.html": {"widget"},
+    "wide_code.html": {"code"},
     "external.html": {"request"},
 }
 

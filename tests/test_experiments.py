@@ -39,6 +39,21 @@ def test_profile_run_follows_the_profile(monkeypatch) -> None:
     assert len(profile_seeds()) >= 3
 
 
+def test_profile_run_reads_its_sizes_and_seeds_from_the_profile(monkeypatch) -> None:
+    import dataclasses
+
+    from hmglib import profile
+
+    monkeypatch.delenv("HMG_QUICK", raising=False)
+    monkeypatch.setenv("HMG_PROFILE", "cpu")
+    cpu = profile.get("cpu")
+    changed = dataclasses.replace(cpu, run=profile.RunSizes(2, 3, 16, 8), seeds=(7, 8, 9))
+    monkeypatch.setitem(profile.PROFILES, "cpu", changed)
+    run = profile_run(relabel=0.5)
+    assert (run.epochs, run.samples_per_class, run.image_size, run.batch_size) == (2, 3, 16, 8)
+    assert run.relabel == 0.5 and profile_seeds() == (7, 8, 9)
+
+
 def test_recipe_follows_the_official_choice() -> None:
     assert HierRun(relabel=0.9).recipe_name == "synthetic-90"
     assert HierRun(relabel=0.7).recipe_name == "synthetic"

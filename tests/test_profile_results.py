@@ -30,7 +30,43 @@ def test_profiles_grow_from_quick_to_gpu() -> None:
     q, c, g = (profile.get(n) for n in ("quick", "cpu", "gpu"))
     for field in ("epochs", "samples_per_class", "image_size"):
         assert getattr(q, field) < getattr(c, field) < getattr(g, field), field
+    for field in ("epochs", "samples_per_class"):
+        assert getattr(q.run, field) < getattr(c.run, field) < getattr(g.run, field), field
     assert q.time_budget_s == 45 and c.time_budget_s == 240
+    assert len(q.seeds) == 2 and 3 <= len(c.seeds) <= len(g.seeds)
+
+
+def test_every_size_of_a_run_comes_from_its_profile(monkeypatch) -> None:
+    """The sizes of the HRN chapters' runs and the seeds live in the profile; the
+    experiments read them there. The values are pinned: a change would change
+    every cached run of the book."""
+    from hmglib import experiments
+
+    pinned = {
+        "quick": (profile.RunSizes(1, 6, 32, 16), (0, 1)),
+        "cpu": (profile.RunSizes(5, 30, 32, 32), (0, 1, 2)),
+        "gpu": (profile.RunSizes(30, 400, 32, 128), (0, 1, 2, 3, 4)),
+    }
+    monkeypatch.delenv("HMG_QUICK", raising=False)
+    for name, (sizes, seeds) in pinned.items():
+        prof = profile.get(name)
+        assert (prof.run, prof.seeds) == (sizes, seeds)
+        monkeypatch.setenv("HMG_PROFILE", name)
+        run = experiments.profile_run()
+        assert (run.epochs, run.samples_per_class, run.image_size, run.batch_size) == (
+            sizes.epochs, sizes.samples_per_class, sizes.image_size, sizes.batch_size)
+        assert experiments.profile_seeds() == seeds
+        assert experiments.PROFILE_SIZES[name] == {
+            "epochs": sizes.epochs, "samples_per_class": sizes.samples_per_class,
+            "image_size": sizes.image_size, "batch_size": sizes.batch_size}
+        assert experiments.PROFILE_SEEDS[name] == seeds
+
+
+def test_gpu_profile_caches_fit_in_host_memory() -> None:
+    """Six streaming caches of the data chapter, at most cache_mib each, stay far
+    below 16 GB in every profile."""
+    for prof in profile.PROFILES.values():
+        assert prof.cache_mib > 0 and 6 * prof.cache_mib * 2**20 <= 4 * 2**30
 
 
 def test_bad_profile_names(monkeypatch) -> None:
@@ -137,3 +173,23 @@ def test_over_seeds_mean_and_spread() -> None:
     assert out.loc["b", "n"] == 1 and pd.isna(out.loc["b", "spread"])
     with pytest.raises(KeyError, match="no column.*'ratio'"):
         results.over_seeds(frame, ["ratio"])
+
+
+def test_glue_hands_myst_nb_plain_numbers(monkeypatch) -> None:
+    import numpy as np
+    import torch
+    from myst_nb.ext import glue as glue_module
+
+    seen = {}
+    monkeypatch.setattr(glue_module, "glue",
+                        lambda name, value, display=True: seen.update({name: (value, display)}))
+    results.glue("gain", np.float64(0.25))
+    results.glue("count", torch.tensor([3]))
+    results.glue("verdict", "holds")
+    assert seen == {"gain": (0.25, False), "count": (3, False), "verdict": ("holds", False)}
+    assert type(seen["gain"][0]) is float and type(seen["count"][0]) is int
+
+
+def test_glue_refuses_a_name_the_prose_cannot_cite() -> None:
+    with pytest.raises(ValueError, match="letters, digits"):
+        results.glue("best gain", 1.0)

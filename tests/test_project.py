@@ -4,6 +4,7 @@ notebooks, the Colab cell, the packaged hierarchies, the layout."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -28,6 +29,26 @@ def test_layout() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "make book" in readme and "make test" in readme and "Colab" in readme
     assert "make test" in (ROOT / ".ci/run").read_text()
+
+
+def test_readme_module_map_names_every_module() -> None:
+    """The README's table of modules covers the whole package."""
+    import hmglib
+
+    readme = (ROOT / "README.md").read_text()
+    table = [line for line in readme.splitlines() if line.startswith("| `")]
+    named = {name for line in table for name in re.findall(r"`(\w+)`", line.split("|")[1])}
+    assert set(hmglib.SUBMODULES) <= named, (
+        f"README.md's module map misses {sorted(set(hmglib.SUBMODULES) - named)}")
+
+
+def test_colab_installs_the_slim_extra() -> None:
+    """Colab gets the library and the widgets, not the book builder."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert "hmglib[colab]" in colab.INSTALL_SOURCE
+    assert not any("jupyter-book" in d for d in extras["colab"])
+    assert any(d.startswith("ipywidgets") for d in extras["colab"])
 
 
 def test_environment_yml_matches_pyproject() -> None:
@@ -64,9 +85,12 @@ def test_notebook_starts_with_the_colab_cell(path: Path) -> None:
     )
 
 
-def test_colab_cell_runs_as_a_no_op_outside_colab() -> None:
+def test_colab_cell_runs_as_a_no_op_outside_colab(monkeypatch) -> None:
+    monkeypatch.setenv("HMG_PROFILE", "unset below")  # restored after the test
+    monkeypatch.delenv("HMG_PROFILE")
     namespace: dict = {}
     exec(compile(colab.install_cell(), "<install cell>", "exec"), namespace)
+    assert namespace["os"].environ["HMG_PROFILE"] == "cpu"  # the profile it chooses
     assert colab.INSTALL_SOURCE in colab.install_cell()
     # the preface shows the very cell the chapters start with
     assert colab.install_cell() in (ROOT / "book" / "index.md").read_text()

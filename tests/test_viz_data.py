@@ -13,12 +13,6 @@ from hmglib.viz.colors import BOX_COLORS
 GREY = 127  # 0.5 as uint8 (torchvision's to_dtype: floor(0.5 * 256 - eps))
 
 
-@pytest.fixture(autouse=True)
-def _close():
-    yield
-    plt.close("all")
-
-
 def _pixels(fig, k: int = 0) -> np.ndarray:
     """The ``(H, W, 3)`` uint8 image shown in axes ``k``."""
     return np.asarray(fig.axes[k].images[0].get_array())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -13,12 +12,6 @@ from matplotlib.figure import Figure
 from hmglib import viz
 
 RATIOS = [0.0, 0.3, 0.5, 0.7, 0.9]
-
-
-@pytest.fixture(autouse=True)
-def _close():
-    yield
-    plt.close("all")
 
 
 def _lines(ax) -> dict[str, np.ndarray]:
@@ -141,3 +134,79 @@ def test_accuracy_vs_chance_bars_and_chance_lines() -> None:
     assert len(chance) == 1  # one legend entry for the chance lines
     levels = sorted(float(seg[0, 1]) for c in fig.axes[0].collections for seg in c.get_segments())
     assert levels == [3.7, 33.3]
+
+
+def test_relabel_curves_four_panels_make_a_readable_grid() -> None:
+    panels = {name: {"HRN": [1, 2, 3, 4, 5], "flat": [5, 4, 3, 2, 1], "per-level": [3] * 5,
+                     "C-HMCNN": [2] * 5} for name in ("order", "family", "species", "AU(PRC)")}
+    fig = viz.draw_relabel_curves(RATIOS, panels, title="t")
+    assert len(fig.axes) == 4
+    rows = sorted({ax.get_subplotspec().rowspan.start for ax in fig.axes})
+    assert rows == [0, 1]  # 2 x 2
+    assert fig.get_figwidth() <= viz.PAGE_WIDTH_IN
+    assert len(fig.legends) == 1 and len(fig.legends[0].get_texts()) == 4  # one shared legend
+    assert not viz.unreadable_text(fig, min_pt=9)  # 9 pt as shown on the page
+    assert fig.axes[0].get_ylabel() == "%" and fig.axes[1].get_ylabel() == ""
+    three = viz.draw_relabel_curves(RATIOS, {k: panels[k] for k in list(panels)[:3]}, ncols=2)
+    assert len(three.axes) == 3  # the empty cell of the grid is removed
+    with pytest.raises(ValueError, match="ncols=0 must be a whole number >= 1"):
+        viz.draw_relabel_curves(RATIOS, panels, ncols=0)
+
+
+def test_training_curves_take_a_label_per_panel_and_wrap() -> None:
+    history = [{"epoch": e, "loss": 2.0 - e, "species": 50.0 + e} for e in range(3)]
+    fig = viz.draw_training_curves({"run": history}, keys=("loss", "species"),
+                                   ylabel={"loss": "loss", "species": "test OA (%)"},
+                                   ylims={"species": (0, 100)})
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "test OA (%)"]
+    assert fig.axes[1].get_ylim() == (0, 100)
+    assert list(fig.axes[0].get_xticks()) == [1, 2, 3]  # a tick per epoch of a short run
+    assert fig.get_figwidth() <= viz.PAGE_WIDTH_IN
+    grid = viz.draw_training_curves({"run": history}, keys=("loss", "species") * 2)
+    assert len(grid.axes) == 4 and grid.get_figwidth() <= viz.PAGE_WIDTH_IN
+    assert not viz.unreadable_text(grid, min_pt=9)
+    assert [ax.get_ylabel() for ax in grid.axes] == ["training loss (mean per epoch)", "",
+                                                     "training loss (mean per epoch)", ""]
+
+
+def test_seed_bars_draw_the_mean_the_spread_and_every_seed() -> None:
+    values = {"HRN": {"order": [90.0, 92.0, 94.0], "species": [50.0, 60.0, 70.0]},
+              "flat": {"order": [80.0, 80.0, 80.0], "species": []}}
+    fig = viz.draw_seed_bars(values, ylim=(0, 100), title="r = 90 %")
+    ax = fig.axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == pytest.approx([92.0, 60.0, 80.0])  # the empty group has no bar
+    dots = [line for line in ax.lines if line.get_marker() == "o"]
+    assert sorted(len(d.get_ydata()) for d in dots) == [3, 3, 3]
+    caps = [c for c in ax.collections if c.get_segments()]
+    spans = sorted(float(s[1, 1] - s[0, 1]) for c in caps for s in c.get_segments())
+    assert spans == pytest.approx([0.0, 4.0, 20.0])  # 2 x the sample std of each bar
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["HRN", "flat"]
+    assert not viz.unreadable_text(fig, min_pt=9)
+    with pytest.raises(ValueError, match="values is empty"):
+        viz.draw_seed_bars({})
+    with pytest.raises(ValueError, match="method 'x' has no groups"):
+        viz.draw_seed_bars({"x": {}})
+
+
+def test_relabel_explorer_reads_finished_runs_and_follows_its_slider() -> None:
+    import ipywidgets as w
+    import pandas as pd
+
+    from hmglib.widgets import relabel_explorer
+
+    table = pd.DataFrame([{"relabel": r, "method": m, "level": lv, "seed": s,
+                           "value": 50.0 + 10 * r + s + (5 if m == "HRN" else 0)}
+                          for r in (0.0, 0.9) for m in ("HRN", "flat")
+                          for lv in ("order", "species") for s in (0, 1, 2)])
+    box = relabel_explorer(table, samples_per_class=10)
+    pick, image = box.children
+    assert isinstance(image, w.Image) and bytes(image.value).startswith(b"\x89PNG")
+    assert pick.value == 0.9  # the largest ratio first
+    before = bytes(image.value)
+    pick.value = 0.0
+    assert bytes(image.value) != before
+    with pytest.raises(ValueError, match=r"lacks \['seed'\]"):
+        relabel_explorer(table.drop(columns="seed"), samples_per_class=10)
+    with pytest.raises(ValueError, match="ratio=0.5 is not one of the table's ratios"):
+        relabel_explorer(table, samples_per_class=10, ratio=0.5)

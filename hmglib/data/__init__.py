@@ -3,7 +3,10 @@
 * The synthetic worlds, rendered on the fly from ``(seed, split, index)``:
   :class:`~hmglib.data.synthetic.hier_shapes.HierShapes` (a 3-level tree with object and
   part boxes) and :class:`~hmglib.data.synthetic.multi_shapes.MultiShapes` (multi-label
-  canvases with a known co-occurrence).
+  canvases with a known co-occurrence);
+  :func:`~hmglib.data.synthetic.worlds.profile_worlds` builds the data chapter's
+  worlds for a run profile, streamed through a memory-bounded
+  :class:`~hmglib.data.cache.CachedDataset`.
 * The label protocols of the papers (:mod:`hmglib.data.protocols`):
   :func:`~hmglib.data.protocols.coarsen_labels`,
   :func:`~hmglib.data.protocols.degrade_resolution`,
@@ -22,6 +25,7 @@ of a :class:`~hmglib.hierarchy.LabelTree`; multi-label targets are ``(C,)`` vect
 from hmglib.data._io import SOURCES as _SOURCES
 from hmglib.data._io import data_root
 from hmglib.data.aircraft import FGVCAircraft3
+from hmglib.data.cache import CachedDataset
 from hmglib.data.cars import StanfordCars
 from hmglib.data.coco import COCO2014
 from hmglib.data.cub import CUB200
@@ -45,8 +49,10 @@ from hmglib.data.synthetic import (
     HierShapes,
     MultiShapes,
     ObjectBoxes,
+    ZoomOnObject,
     empirical_cooccurrence,
     hier_shapes_tree,
+    profile_worlds,
 )
 from hmglib.data.voc import VOC2007
 
@@ -61,6 +67,9 @@ __all__ = [
     "MultiShapes",
     "ObjectBoxes",
     "empirical_cooccurrence",
+    "profile_worlds",
+    "ZoomOnObject",
+    "CachedDataset",
     "coarsen_labels",
     "degrade_resolution",
     "CoarsenedDataset",

@@ -12,9 +12,16 @@ lives in the module of the idea it draws:
   energies, the cost of the marginals as the tree grows);
 * :mod:`hmglib.viz.data`: the data (images and their boxes, two views of the same
   images, labels per level, partial labels, co-occurrence);
+* :mod:`hmglib.viz.architecture`: network architectures (HRN's blocks, fusion
+  and heads, with the shape of every tensor for a given backbone);
 * :mod:`hmglib.viz.curves`: results of training runs (curves against the relabel
-  ratio and per epoch, grouped bars of a results table, accuracy against chance);
-* :mod:`hmglib.viz.colors`: the colours every figure shares.
+  ratio and per epoch, grouped bars of a results table, bars over seeds, accuracy
+  against chance);
+* :mod:`hmglib.viz.protocols`: label protocols (which training images keep their
+  fine label under HRN's relabelling);
+* :mod:`hmglib.viz.colors`: the colours every figure shares;
+* :mod:`hmglib.viz.page`: the page a figure is read on (its column's width, the
+  smallest readable font, and which texts of a figure fall below it).
 
 Crops and attended regions (RA-CNN) and class activation maps (Grad-CAM) will
 get modules of their own, built on :func:`~hmglib.viz.data.draw_boxes`.
@@ -29,6 +36,7 @@ the relations of nodes are questions about the tree, answered by
 
 from __future__ import annotations
 
+from hmglib.viz.architecture import draw_hrn_architecture
 from hmglib.viz.colors import (
     BOX_COLORS,
     LEVEL_COLORS,
@@ -40,6 +48,7 @@ from hmglib.viz.curves import (
     draw_accuracy_vs_chance,
     draw_grouped_bars,
     draw_relabel_curves,
+    draw_seed_bars,
     draw_training_curves,
 )
 from hmglib.viz.data import (
@@ -50,29 +59,35 @@ from hmglib.viz.data import (
     draw_partial_labels,
     draw_samples,
 )
+from hmglib.viz.page import MIN_FONT_PT, PAGE_WIDTH_IN, shown_scale, unreadable_text
 from hmglib.viz.probabilities import (
+    draw_energy_scenarios,
     draw_label_gradient,
     draw_marginals,
     draw_scaling,
     draw_sigmoid_ceiling,
 )
+from hmglib.viz.protocols import draw_relabel_protocol, kept_per_class
 from hmglib.viz.trees import (
     draw_legal_states,
     draw_level_sizes,
     draw_node_view,
     draw_tree,
+    draw_tree_icicle,
     draw_tree_summary,
 )
 
 __all__ = [
     # trees
     "draw_tree",
+    "draw_tree_icicle",
     "draw_tree_summary",
     "draw_legal_states",
     "draw_level_sizes",
     "draw_node_view",
     # probabilities
     "draw_marginals",
+    "draw_energy_scenarios",
     "draw_label_gradient",
     "draw_scaling",
     "draw_sigmoid_ceiling",
@@ -83,15 +98,26 @@ __all__ = [
     "draw_label_counts",
     "draw_partial_labels",
     "draw_cooccurrence",
+    # architecture
+    "draw_hrn_architecture",
     # curves
     "draw_relabel_curves",
     "draw_training_curves",
     "draw_grouped_bars",
     "draw_accuracy_vs_chance",
+    "draw_seed_bars",
+    # protocols
+    "draw_relabel_protocol",
+    "kept_per_class",
     # colors
     "LEVEL_COLORS",
     "RELATION_COLORS",
     "BOX_COLORS",
     "PARTIAL_COLORS",
     "level_color",
+    # page
+    "PAGE_WIDTH_IN",
+    "MIN_FONT_PT",
+    "shown_scale",
+    "unreadable_text",
 ]

@@ -1,6 +1,6 @@
 """Results of training runs drawn: metrics against the share of relabelled
-labels, per-epoch training curves, grouped bars of a results table, and
-accuracy against chance.
+labels, per-epoch training curves, grouped bars of a results table, bars over
+seeds, and accuracy against chance.
 
 Runs and methods are coloured in order by :func:`hmglib.viz.colors.level_color`
 unless told otherwise.
@@ -18,12 +18,14 @@ from matplotlib.figure import Figure
 
 from hmglib.viz._axes import as_numpy, new_axes
 from hmglib.viz.colors import level_color
+from hmglib.viz.page import PAGE_WIDTH_IN
 
 __all__ = [
     "draw_relabel_curves",
     "draw_training_curves",
     "draw_grouped_bars",
     "draw_accuracy_vs_chance",
+    "draw_seed_bars",
 ]
 
 
@@ -44,22 +46,24 @@ def draw_accuracy_vs_chance(
     """
     runs = list(accuracy)
     levels = list(chance)
-    fig, ax = new_axes(ax, (1.6 + 1.5 * len(levels) * max(1, len(runs)) ** 0.5, 3.4))
+    fig, ax = new_axes(ax, (min(PAGE_WIDTH_IN, 1.6 + 1.5 * len(levels) * max(1, len(runs)) ** 0.5),
+                            3.4))
     width = 0.8 / max(1, len(runs))
     for r, run in enumerate(runs):
         values = [accuracy[run].get(level, np.nan) for level in levels]
         xs = np.arange(len(levels)) + (r - (len(runs) - 1) / 2) * width
         bars = ax.bar(xs, values, width, label=run, color=level_color(r))
-        ax.bar_label(bars, fmt="%.1f", fontsize=7)
+        ax.bar_label(bars, fmt="%.1f", fontsize=9)
     for i, level in enumerate(levels):
         ax.hlines(chance[level], i - 0.45, i + 0.45, colors="black", linestyles="--", lw=1,
                   label="chance" if i == 0 else None)
     ax.set_xticks(range(len(levels)), labels=levels)
-    ax.set_ylabel("accuracy (%)")
+    ax.set_ylabel("accuracy (%)", fontsize=9)
+    ax.tick_params(labelsize=9)
     ax.set_ylim(0, 109)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=9, loc="lower left")
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=10)
     return fig
 
 
@@ -102,8 +106,8 @@ def draw_grouped_bars(
     df = pd.DataFrame(table)
     panels = [None] if panel is None else list(dict.fromkeys(df[panel]))
     xs, hues = list(dict.fromkeys(df[x])), list(dict.fromkeys(df[hue]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(5.0, 1.2 * len(xs) * len(panels)
-                                                          + 0.5 * len(hues) + 2), 3.6),
+    fig_width = min(PAGE_WIDTH_IN, max(5.0, 1.2 * len(xs) * len(panels) + 0.5 * len(hues) + 2))
+    fig, axes = plt.subplots(1, len(panels), figsize=(fig_width, 3.6),
                              layout="constrained", squeeze=False, sharey=True)
     width = 0.8 / len(hues)
     for ax, p in zip(axes[0], panels, strict=True):
@@ -113,7 +117,7 @@ def draw_grouped_bars(
             bars = ax.bar(np.arange(len(xs)) + (k - (len(hues) - 1) / 2) * width, vals, width,
                           label=str(h), color=level_color(k))
             if not log:
-                ax.bar_label(bars, fmt=fmt, fontsize=7)
+                ax.bar_label(bars, fmt=fmt, fontsize=9)
             for v, bar in zip(xs, bars, strict=True):
                 if marks and (v, h) in marks:
                     first = not any(line.get_label() == marks_label for line in ax.lines)
@@ -126,12 +130,13 @@ def draw_grouped_bars(
         ax.set_xticks(range(len(xs)), labels=[str(v) for v in xs])
         if log:
             ax.set_yscale("log")
+        ax.tick_params(labelsize=9)
         if p is not None:
-            ax.set_title(f"{panel} = {p}")
-    axes[0, 0].set_ylabel(ylabel or value)
-    axes[0, -1].legend(fontsize=8, loc="best")
+            ax.set_title(f"{panel} = {p}", fontsize=10)
+    axes[0, 0].set_ylabel(ylabel or value, fontsize=9)
+    axes[0, -1].legend(fontsize=9, loc="best")
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=10)
     return fig
 
 
@@ -154,17 +159,22 @@ def draw_relabel_curves(
     colors: Mapping[str, str] | None = None,
     dashed: Iterable[str] = (),
     spreads: Mapping[str, Mapping[str, Iterable[float]]] | None = None,
+    ncols: int | None = None,
 ) -> Figure:
     """Metrics against the share of relabelled training images: one panel per
     metric (e.g. OA per level, AU(PRC)), one line per method, optionally with a
     band of plus or minus the spread over seeds.
+
+    The figure is at most as wide as the page's column
+    (:data:`~hmglib.viz.page.PAGE_WIDTH_IN`), every text at 9 pt or more, with one
+    legend below all panels; four panels make a 2 x 2 grid.
 
     Args:
         ratios: the ``R`` relabel ratios in ``[0, 1]`` (drawn as %).
         panels: ``{panel title: {method: R values}}``; ``nan`` values are skipped.
             Every panel draws the methods in the order of the first panel, each in
             the same colour.
-        ylabel: label of the value axis of the first panel.
+        ylabel: label of the value axis of the panels of the first column.
         title: optional figure title.
         emphasis: a method drawn thicker (e.g. ``"HRN"``).
         ylims: optional ``{panel title: (low, high)}`` value-axis limits.
@@ -173,10 +183,11 @@ def draw_relabel_curves(
         dashed: methods drawn with dashed lines (e.g. the variants).
         spreads: optional ``{panel title: {method: R spreads}}`` (e.g. the standard
             deviation over seeds), drawn as a band of the line's colour.
+        ncols: panels per row (default: 2 for four panels, else up to 3).
 
     Raises:
-        ValueError: no panel, a panel without methods, or a series (or spread)
-            whose length is not ``R``.
+        ValueError: no panel, a panel without methods, a series (or spread)
+            whose length is not ``R``, or ``ncols`` below 1.
     """
     fn = "draw_relabel_curves"
     x = 100 * as_numpy(list(ratios))  # (R,) in %
@@ -193,10 +204,8 @@ def draw_relabel_curves(
         colors or {})
     markers = dict(zip(methods, itertools.cycle("osD^vP"), strict=False))
     styles = {m: "--" if m in set(dashed) else "-" for m in methods}
-    n = len(panels)
-    fig, axes = plt.subplots(1, n, figsize=(0.6 + 3.3 * n, 3.5), layout="constrained",
-                             squeeze=False)
-    for ax, (name, series) in zip(axes[0], panels.items(), strict=True):
+    fig, axes = _panel_grid(fn, len(panels), ncols, row_height=2.5)
+    for ax, (name, series) in zip(axes, panels.items(), strict=True):
         for method, values in series.items():
             y = _series(fn, f"panel '{name}', method '{method}'", values, x.size)
             ok = np.isfinite(y)
@@ -212,18 +221,41 @@ def draw_relabel_curves(
                                 alpha=0.15, lw=0, zorder=1)
         ax.set_title(name, fontsize=10)
         ax.set_xticks(x, labels=[f"{v:.0f}" for v in x])
-        ax.set_xlabel("relabelled to the parent (%)")
+        ax.tick_params(labelsize=9)
+        ax.set_xlabel("relabelled to the parent (%)", fontsize=9)
         ax.grid(True, alpha=0.3)
         if ylims and name in ylims:
             ax.set_ylim(*ylims[name])
-    axes[0, 0].set_ylabel(ylabel)
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel(ylabel, fontsize=9)
     handles = [plt.Line2D([], [], color=colors[m], marker=markers[m], ls=styles[m],
                           lw=2.6 if m == emphasis else 1.4) for m in methods]
-    fig.legend(handles, methods, loc="outside lower center", ncols=min(len(methods), 6),
-               fontsize=8.5)
+    per_row = max(1, int(fig.get_figwidth() // 1.8))  # legend entries that fit a row
+    fig.legend(handles, methods, loc="outside lower center",
+               ncols=min(len(methods), per_row), fontsize=9, frameon=False)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=10)
     return fig
+
+
+def _panel_grid(fn: str, n: int, ncols: int | None, row_height: float) -> tuple[Figure, list[Axes]]:
+    """A figure of ``n`` panels, ``ncols`` per row (default: 2 for four panels,
+    else up to 3), at most the page's width (:data:`~hmglib.viz.page.PAGE_WIDTH_IN`)
+    wide; the unused cells of the last row are removed. Returns the figure and its
+    ``n`` axes in reading order."""
+    if ncols is None:
+        ncols = 2 if n == 4 else min(n, 3)
+    if int(ncols) != ncols or ncols < 1:
+        raise ValueError(f"{fn}: ncols={ncols} must be a whole number >= 1 (panels per row).")
+    ncols = min(int(ncols), n)
+    nrows = -(-n // ncols)
+    width = min(PAGE_WIDTH_IN, 0.9 + 3.2 * ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(width, 0.7 + row_height * nrows),
+                             layout="constrained", squeeze=False)
+    cells = list(grid.flat)
+    for ax in cells[n:]:
+        ax.remove()
+    return fig, cells[:n]
 
 
 def draw_training_curves(
@@ -231,19 +263,32 @@ def draw_training_curves(
     keys: Iterable[str] = ("loss", "hier", "ce"),
     titles: Mapping[str, str] | None = None,
     title: str | None = None,
+    ylabel: str | Mapping[str, str] = "training loss (mean per epoch)",
+    ncols: int | None = None,
+    ylims: Mapping[str, tuple[float, float]] | None = None,
 ) -> Figure:
     """Per-epoch training curves: one panel per logged quantity, one line per run.
 
+    The figure is at most as wide as the page's column
+    (:data:`~hmglib.viz.page.PAGE_WIDTH_IN`), every text at 9 pt or more, with one
+    legend below all panels.
+
     Args:
         histories: ``{run: history}``, a history being one dict per epoch as
-            :func:`hmglib.engine.fit` logs it (``epoch`` 0-based, the loss parts, ...).
+            :func:`hmglib.engine.fit` logs it (``epoch`` 0-based, the loss parts, ...),
+            or any per-epoch dicts (e.g. with each level's accuracy).
         keys: the quantities to draw, one panel each.
         titles: optional ``{key: panel title}``.
         title: optional figure title.
+        ylabel: the value-axis label of the first column's panels, or ``{key:
+            label}`` for a label on every panel (e.g. a loss and accuracies).
+        ncols: panels per row (default: 2 for four panels, else up to 3).
+        ylims: optional ``{key: (low, high)}`` value-axis limits (e.g. ``(0, 100)``
+            for an accuracy).
 
     Raises:
-        ValueError: no run, an empty history, or a key a history does not log
-            (the message lists the keys it has).
+        ValueError: no run, an empty history, a key a history does not log
+            (the message lists the keys it has), or ``ncols`` below 1.
     """
     fn = "draw_training_curves"
     keys = list(keys)
@@ -258,18 +303,102 @@ def draw_training_curves(
             if missing:
                 raise ValueError(f"{fn}: the history of '{name}' has no '{key}' at epoch "
                                  f"{missing[0]}; it logs {sorted(h[missing[0]])}.")
-    fig, axes = plt.subplots(1, len(keys), figsize=(0.6 + 3.3 * len(keys), 3.3),
-                             layout="constrained", squeeze=False)
-    for ax, key in zip(axes[0], keys, strict=True):
+    fig, axes = _panel_grid(fn, len(keys), ncols, row_height=2.4)
+    every_epoch: set[int] = set()
+    for ax, key in zip(axes, keys, strict=True):
         for k, (name, h) in enumerate(runs.items()):
             epochs = [int(row.get("epoch", i)) + 1 for i, row in enumerate(h)]
+            every_epoch.update(epochs)
             ax.plot(epochs, [float(row[key]) for row in h], marker="o", ms=3, label=name,
                     color=level_color(k))
         ax.set_title((titles or {}).get(key, key), fontsize=10)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("epoch", fontsize=9)
+        ax.tick_params(labelsize=9)
+        if len(every_epoch) <= 12:  # a short run: a tick per epoch
+            ax.set_xticks(sorted(every_epoch))
+        else:
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        if ylims and key in ylims:
+            ax.set_ylim(*ylims[key])
         ax.grid(True, alpha=0.3)
-    axes[0, 0].set_ylabel("training loss (mean per epoch)")
-    axes[0, -1].legend(fontsize=8, loc="best")
+        if isinstance(ylabel, Mapping):
+            if key in ylabel:
+                ax.set_ylabel(ylabel[key], fontsize=9)
+        elif ax.get_subplotspec().is_first_col():
+            ax.set_ylabel(ylabel, fontsize=9)
+    handles = [plt.Line2D([], [], color=level_color(k), marker="o", ms=3)
+               for k in range(len(runs))]
+    fig.legend(handles, list(runs), loc="outside lower center", ncols=min(len(runs), 2),
+               fontsize=9, frameon=False)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def draw_seed_bars(
+    values: Mapping[str, Mapping[str, Iterable[float]]],
+    ylabel: str = "%",
+    title: str | None = None,
+    colors: Mapping[str, str] | None = None,
+    ylim: tuple[float, float] | None = None,
+) -> Figure:
+    """Grouped bars over seeds: one group per column (e.g. a level), one bar per
+    method at the mean over seeds, an error bar of plus or minus the spread (the
+    sample standard deviation, as :func:`hmglib.results.over_seeds` computes it)
+    and one dot per seed.
+
+    Args:
+        values: ``{method: {group: per-seed values}}``, e.g. ``{"HRN": {"order":
+            [97.1, 96.0, 98.2], ...}, ...}``; the groups in the order of the first
+            method; a missing group or an empty list leaves its bar out.
+        ylabel: the value-axis label.
+        title: optional axes title.
+        colors: optional ``{method: colour}`` (default: one colour per method).
+        ylim: optional value-axis limits.
+
+    Returns:
+        A Figure 7 in wide (within the page's column), every text at 9 pt or more.
+
+    Raises:
+        ValueError: no method, or a method without groups.
+    """
+    fn = "draw_seed_bars"
+    if not values:
+        raise ValueError(f"{fn}: values is empty; give {{method: {{group: per-seed values}}}}.")
+    groups: list[str] = []
+    for method, per_group in values.items():
+        if not per_group:
+            raise ValueError(f"{fn}: method '{method}' has no groups.")
+        groups += [g for g in per_group if g not in groups]
+    methods = list(values)
+    colors = {m: level_color(k) for k, m in enumerate(methods)} | dict(colors or {})
+    fig, ax = plt.subplots(figsize=(7.0, 3.3), layout="constrained")
+    width = 0.8 / len(methods)
+    for k, method in enumerate(methods):
+        labelled = False
+        for i, group in enumerate(groups):
+            seeds = as_numpy(list(values[method].get(group, [])))
+            seeds = seeds[np.isfinite(seeds)]
+            if seeds.size == 0:
+                continue
+            xc = i + (k - (len(methods) - 1) / 2) * width
+            mean = float(seeds.mean())
+            sd = float(seeds.std(ddof=1)) if seeds.size > 1 else 0.0
+            ax.bar(xc, mean, width * 0.92, color=colors[method], alpha=0.85,
+                   label=None if labelled else method)
+            labelled = True
+            ax.errorbar(xc, mean, yerr=sd, color="black", capsize=3, lw=1)
+            spread_x = np.linspace(-0.25, 0.25, seeds.size) * width if seeds.size > 1 else [0.0]
+            ax.plot(xc + np.asarray(spread_x), seeds, "o", ms=4, mfc="white", mec="black",
+                    mew=0.8)
+    ax.set_xticks(range(len(groups)), labels=groups, fontsize=9)
+    ax.tick_params(labelsize=9)
+    ax.set_ylabel(ylabel, fontsize=9)
+    ax.grid(True, axis="y", alpha=0.3)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    fig.legend(loc="outside lower center", ncols=min(len(methods), 4), fontsize=9,
+               frameon=False)
+    if title:
+        ax.set_title(title, fontsize=10)
     return fig
