@@ -9,7 +9,8 @@ caches the result as JSON. :func:`run_many` runs a sweep: cached runs are read
 back, the others train in parallel worker processes (one per core, one thread
 each).
 
-The cache key is the run *and the source of what a run executes*: the modules
+The cache key is the run *and the code of what a run executes* (its syntax,
+without docstrings and comments): the modules
 of :data:`RUN_DEPENDENCIES`, the shipped pretrained weights, the functions of
 this module that build and train a run, and the version of PyTorch. A rebuild
 with nothing changed does not retrain; an edit to a figure, a chapter or this
@@ -22,6 +23,7 @@ the sizes of the current run profile and :func:`profile_seeds` its seeds.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import functools
 import hashlib
@@ -29,6 +31,7 @@ import inspect
 import json
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -182,14 +185,32 @@ def _dependency_files() -> list[Path]:
     return files + sorted(weights.glob("*.pt"))  # the tensors; their JSON only describes them
 
 
+def _code_of(source: str) -> str:
+    """What Python executes of ``source``: its syntax tree without docstrings
+    (comments and layout are not in the tree), so that editing documentation
+    never invalidates a cached run."""
+    tree = ast.parse(textwrap.dedent(source))
+    scopes = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    for node in ast.walk(tree):
+        if isinstance(node, scopes) and node.body and _is_docstring(node.body[0]):
+            node.body = node.body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+def _is_docstring(statement: ast.stmt) -> bool:
+    return (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+            and isinstance(statement.value.value, str))
+
+
 @cache
 def _source_digest() -> str:
     h = hashlib.sha256(torch.__version__.encode())  # another torch may give other numbers
     for path in _dependency_files():
         h.update(path.name.encode())
-        h.update(path.read_bytes())
+        h.update(_code_of(path.read_text("utf-8")).encode() if path.suffix == ".py"
+                 else path.read_bytes())
     for fn in (_Rendered, _world, _model, _loss, _train_and_test):  # this module's part
-        h.update(inspect.getsource(fn).encode())
+        h.update(_code_of(inspect.getsource(fn)).encode())
     return h.hexdigest()[:16]
 
 

@@ -127,10 +127,23 @@ def test_the_cache_keys_on_what_a_run_executes(monkeypatch, tmp_path) -> None:
     monkeypatch.setattr(experiments, "_dependency_files", lambda: [dep])
     experiments._source_digest.cache_clear()
     key_1 = run_key(run)
+    dep.write_text('"""A docstring."""\n\nx = 1  # a comment\n')  # documentation only
+    experiments._source_digest.cache_clear()
+    assert run_key(run) == key_1
     dep.write_text("x = 2\n")
     experiments._source_digest.cache_clear()
     assert run_key(run) != key_1 and key_1 != before
     experiments._source_digest.cache_clear()
+
+
+def test_code_of_ignores_documentation_only() -> None:
+    plain = experiments._code_of("def f(x):\n    return x + 1\n")
+    documented = experiments._code_of(
+        'def f(x):\n    """Add one."""\n    # the step\n    return x + 1  # done\n')
+    assert plain == documented
+    assert plain != experiments._code_of("def f(x):\n    return x + 2\n")
+    assert experiments._code_of('def g():\n    """Only a docstring."""\n') == \
+        experiments._code_of("def g():\n    pass\n")
 
 
 def test_gradient_norms_measure_each_loss_part() -> None:

@@ -1,22 +1,25 @@
 """HRN: the hierarchical residual network of Chen et al. (CVPR 2022).
 
-For a tree of ``L`` levels (coarse to fine) the network is
+For a tree of ``L`` levels (coarse to fine) the network is (in the notation of
+the book: backbone map ``M``, granularity-specific features ``g_l``, fused
+features ``h_l``)
 
-1. a shared **backbone** (ResNet-50 conv1…layer4 in the paper): ``x → F``,
+1. a shared **backbone** (ResNet-50 conv1…layer4 in the paper): ``x → M``,
    ``(B, 3, H, W) → (B, C, h, w)``;
 2. one **granularity-specific block** (GSB) per level ``l``: two convolutions,
-   global average pooling and a two-layer MLP, ``F → f_l`` ``(B, D)`` with
+   global average pooling and a two-layer MLP, ``M → g_l`` ``(B, D)`` with
    ``D = 512``, no activation;
 3. **hierarchical residual fusion**: the feature of level ``l`` adds the
    pre-activation features of all coarser levels, then a ReLU:
-   ``h_l = ReLU(f_1 + … + f_l)`` (the coarsest level is ``l = 1`` here ``0``);
+   ``h_l = ReLU(g_1 + … + g_l)`` (the coarsest level is ``l = 1`` in the
+   book's notation, index ``0`` in Python);
 4. **heads**: per level a linear layer ``D → C_l`` whose sigmoid outputs are the
    "sigmoid nodes" of the label tree (concatenated level-major, they line up
    with the tree's node indices), plus a second linear layer ``D → C_leaf`` on
    the finest level for the softmax/cross-entropy branch.
 
 Ablation switches (Table 1 of the paper): ``gsb=False`` shares one block
-between all levels; ``linear_combination=False`` uses ``h_l = ReLU(f_l)``;
+between all levels; ``linear_combination=False`` uses ``h_l = ReLU(g_l)``;
 ``relu=False`` drops the ReLU after the sum.
 """
 
@@ -113,7 +116,7 @@ class GranularityBlock(nn.Module):
         )
 
     def forward(self, fmap: torch.Tensor) -> torch.Tensor:
-        """``(B, C, h, w)`` → ``(B, D)`` pre-activation feature ``f_l``."""
+        """``(B, C, h, w)`` → ``(B, D)`` pre-activation feature ``g_l``."""
         z = self.pool(self.conv(fmap)).flatten(1)  # (B, C)
         return self.mlp(z)  # (B, D)
 
@@ -181,7 +184,7 @@ class HRN(nn.Module):
         else:
             f = [self.blocks[0](fmap)] * self.tree.num_levels  # one shared feature
         if self.linear_combination:
-            f = list(torch.cumsum(torch.stack(f), dim=0).unbind(0))  # f_1 + … + f_l
+            f = list(torch.cumsum(torch.stack(f), dim=0).unbind(0))  # g_1 + … + g_l
         return [torch.relu(h) for h in f] if self.relu else f
 
     def forward(self, images: torch.Tensor) -> HRNOutput:
