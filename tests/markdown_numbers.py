@@ -41,6 +41,11 @@ ALLOW_DIR = ROOT / "tests" / "markdown_numbers"
 KINDS = ("year", "citation", "equation", "setting", "name")
 SKIP_TAG = "library-names"
 
+#: A reference to chapters: "chapter 3", "Chapters 1–4", "chapters 3 and 4",
+#: "chapter 1b"; group 1 holds the numbers.
+CHAPTER_REF = re.compile(
+    r"\b[Cc]hapters?\s+(\d+[a-z]?(?:\s*(?:–|-|,|and|or|to)\s*\d+[a-z]?)*)")
+
 # Removed before numbers are looked for (replaced by a space, so context stays).
 _STRIP = [
     re.compile(r"```.*?```", re.S),  # fenced code
@@ -52,8 +57,7 @@ _STRIP = [
     re.compile(r"^:[\w-]+:.*$", re.M),  # directive options (:class: tip)
     re.compile(r"^\s*(?:\d+|[a-z])[.)]\s", re.M),  # numbered-list markers
     re.compile(r"^#\s+\d+[a-z]?\.", re.M),  # the chapter's number in its title
-    # chapter references: "chapter 3", "Chapters 1–4", "chapters 3 and 4", "chapter 1b"
-    re.compile(r"\b[Cc]hapters?\s+\d+[a-z]?(?:\s*(?:–|-|,|and|or|to)\s*\d+[a-z]?)*"),
+    CHAPTER_REF,
 ]
 # A number: not part of a name (a letter, digit, '-' or '_' before it), optional
 # thousands separators and decimals.

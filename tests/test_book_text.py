@@ -94,17 +94,13 @@ def _chapter_numbers() -> set[str]:
     return {re.match(r"0*(\d+[a-z]?)_", p.name).group(1) for p in CHAPTERS}
 
 
-_CHAPTER_REF = re.compile(
-    r"\b[Cc]hapters?\s+(\d+[a-z]?(?:\s*(?:–|-|,|and|or|to)\s*\d+[a-z]?)*)")
-
-
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_chapters_point_only_to_chapters_that_exist(path: Path) -> None:
     exists = _chapter_numbers()
     nb = nbformat.read(path, as_version=4)
     missing = []
     for i, cell in enumerate(nb.cells):
-        for match in _CHAPTER_REF.finditer(cell.source):
+        for match in markdown_numbers.CHAPTER_REF.finditer(cell.source):
             refs = re.findall(r"\d+[a-z]?", match.group(1))
             if "–" in match.group(1) or "-" in match.group(1) or " to " in match.group(1):
                 lo, hi = int(re.sub(r"\D", "", refs[0])), int(re.sub(r"\D", "", refs[-1]))

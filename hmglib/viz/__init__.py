@@ -59,7 +59,14 @@ from hmglib.viz.data import (
     draw_partial_labels,
     draw_samples,
 )
-from hmglib.viz.page import MIN_FONT_PT, PAGE_WIDTH_IN, shown_scale, unreadable_text
+from hmglib.viz.page import (
+    CHAR_IN,
+    FONT_PT,
+    MIN_FONT_PT,
+    PAGE_WIDTH_IN,
+    shown_scale,
+    unreadable_text,
+)
 from hmglib.viz.probabilities import (
     draw_energy_scenarios,
     draw_label_gradient,
@@ -118,6 +125,8 @@ __all__ = [
     # page
     "PAGE_WIDTH_IN",
     "MIN_FONT_PT",
+    "FONT_PT",
+    "CHAR_IN",
     "shown_scale",
     "unreadable_text",
 ]

@@ -22,10 +22,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyBboxPatch
 
 from hmglib.viz.colors import level_color
+from hmglib.viz.page import FONT_PT as _FONT  # the figure is at most the page's width
 
 __all__ = ["draw_hrn_architecture"]
 
-_FONT = 9.0  # every text of the figure, in points (the figure is at most 7.3 in wide)
 _WIDTH = 7.2  # inches
 _GREY = "0.35"
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-__all__ = ["PAGE_WIDTH_IN", "MIN_FONT_PT", "shown_scale", "unreadable_text"]
+__all__ = ["PAGE_WIDTH_IN", "MIN_FONT_PT", "FONT_PT", "CHAR_IN", "shown_scale", "unreadable_text"]
 
 #: The width of the book's text column, in inches of a figure saved at 100 dpi
 #: (the theme's column is about 730 CSS pixels wide).
@@ -23,6 +23,12 @@ PAGE_WIDTH_IN = 7.3
 #: The smallest font size, in points as shown on the page, that a figure's text
 #: may have.
 MIN_FONT_PT = 7.0
+#: The font size, in points, that the book's figures draw their text at when they
+#: fit the column (above :data:`MIN_FONT_PT`, so a figure may shrink a little).
+FONT_PT = 9.0
+#: The width, in inches, of an average character at :data:`FONT_PT` (about 0.6
+#: of the size): what figures use to make room for, or wrap, their labels.
+CHAR_IN = 0.6 * FONT_PT / 72
 
 
 def shown_scale(fig: Figure, width_in: float = PAGE_WIDTH_IN) -> float:

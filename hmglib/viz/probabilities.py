@@ -20,11 +20,8 @@ from matplotlib.figure import Figure
 from hmglib.hierarchy import LabelTree
 from hmglib.viz._axes import as_numpy, check_per_node, check_tree, style_tree_axes, tree_edges
 from hmglib.viz.colors import RELATION_COLORS, level_color
-from hmglib.viz.page import PAGE_WIDTH_IN
-
-# The smallest text of these figures, in points: they are at most the page's
-# width (PAGE_WIDTH_IN), so it is also the size shown.
-_FONT_PT = 9.0
+from hmglib.viz.page import CHAR_IN, PAGE_WIDTH_IN
+from hmglib.viz.page import FONT_PT as _FONT_PT  # these figures fit the page: as shown
 
 __all__ = [
     "draw_marginals",
@@ -37,7 +34,7 @@ __all__ = [
 
 def _wrap(name: str, width_in: float) -> str:
     """``name`` wrapped to lines of about ``width_in`` inches of 9-point text."""
-    chars = max(6, int(width_in / (0.6 * _FONT_PT / 72)))
+    chars = max(6, int(width_in / CHAR_IN))
     return textwrap.fill(name, chars, break_long_words=False)
 
 
@@ -79,7 +76,7 @@ def draw_marginals(
                          f"legal state, shape ({tree.num_nodes + 1},), empty state first.")
     pos = tree.layout().numpy()  # (N, 2)
     tree_h = 1.25 * tree.num_levels + 0.9
-    longest = max(len(n) for n in tree.names) * 0.6 * _FONT_PT / 72 + 0.4  # bar labels
+    longest = max(len(n) for n in tree.names) * CHAR_IN + 0.4  # bar labels
     states_h = 1.6 + longest
     if q is None:
         fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, tree_h), layout="constrained")
@@ -141,7 +138,7 @@ def draw_label_gradient(grad, tree: LabelTree, node: int, title: str | None = No
     node = relation.index("label")
     pos = tree.layout().numpy()  # (N, 2)
     tree_h = 1.25 * tree.num_levels + 0.6
-    bars_h = 1.9 + max(len(n) for n in tree.names) * 0.6 * _FONT_PT / 72
+    bars_h = 1.9 + max(len(n) for n in tree.names) * CHAR_IN
     fig, (a, b) = plt.subplots(2, 1, figsize=(PAGE_WIDTH_IN, tree_h + bars_h),
                                layout="constrained", height_ratios=[tree_h, bars_h])
     lim = max(float(np.abs(step).max()), 1e-12)
@@ -235,7 +232,7 @@ def draw_energy_scenarios(energies: Mapping[str, object], tree: LabelTree,
     level = tree.level_of.tolist()
     rows = len(order_df) + 1
     k = len(f)
-    name_in = 0.35 + max(0.15 * level[n] + len(tree.names[n]) * 0.6 * _FONT_PT / 72
+    name_in = 0.35 + max(0.15 * level[n] + len(tree.names[n]) * CHAR_IN
                          for n in range(tree.num_nodes))
     panel_in = (PAGE_WIDTH_IN - name_in) / k
     fig, axes = plt.subplots(

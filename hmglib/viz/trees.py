@@ -24,7 +24,8 @@ from matplotlib.textpath import TextPath
 from hmglib.hierarchy import LabelTree
 from hmglib.viz._axes import new_axes
 from hmglib.viz.colors import level_color
-from hmglib.viz.page import PAGE_WIDTH_IN
+from hmglib.viz.page import CHAR_IN, PAGE_WIDTH_IN
+from hmglib.viz.page import FONT_PT as _FONT_PT  # these figures fit the page: as shown
 
 __all__ = [
     "draw_tree",
@@ -39,10 +40,6 @@ __all__ = [
 #: (:func:`draw_tree_icicle`) by :func:`draw_tree`: one name per node would not
 #: be readable.
 MAX_DRAWN_NODES = 60
-
-# The smallest text of these figures, in points: they are at most the page's
-# width (PAGE_WIDTH_IN), so it is also the size shown.
-_FONT_PT = 9.0
 
 
 def draw_tree(
@@ -81,13 +78,12 @@ def draw_tree(
     pos = tree.layout().numpy()  # (N, 2)
     axes_in = ax.figure.get_size_inches()[0] * ax.get_position().width  # about
     unit_in = axes_in / (n_leaf + 0.6)  # inches per leaf
-    char_in = 0.6 * _FONT_PT / 72  # an average character's width
-    wrap = max(6, int(0.9 * unit_in / char_in))
+    wrap = max(6, int(0.9 * unit_in / CHAR_IN))
     room = {}  # inner level -> characters between its neighbouring nodes
     for lv in range(tree.num_levels - 1):
         xs = np.sort(pos[tree.nodes_at(lv).numpy(), 0])
         gap = float(np.diff(xs).min()) if len(xs) > 1 else float(n_leaf)
-        room[lv] = int((gap * unit_in - 0.1) / char_in)
+        room[lv] = int((gap * unit_in - 0.1) / CHAR_IN)
     faded = highlight is not None
     highlight = dict(highlight or {})
     for node, p in enumerate(tree.parent.tolist()):
