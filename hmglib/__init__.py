@@ -21,6 +21,7 @@ from hmglib.hierarchy import LabelTree, LabelTreeError
 
 if TYPE_CHECKING:  # what static tools see; at run time they load on first use
     from hmglib import (  # noqa: F401
+        alternation,
         atomic,
         checks,
         cli,
@@ -50,6 +51,7 @@ __version__ = "0.1.0"
 #: The public submodules and subpackages, each an attribute of ``hmglib``
 #: imported on first access.
 SUBMODULES: tuple[str, ...] = (
+    "alternation",
     "atomic",
     "checks",
     "cli",

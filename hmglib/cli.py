@@ -197,7 +197,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hmg", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a hierarchical model")
-    t.add_argument("method", choices=list_models())
+    t.add_argument("method", choices=list_models(hierarchical=True))
     t.add_argument("--dataset", choices=DATASETS, default="hiershapes")
     t.add_argument("--root", help="folder of a downloaded real dataset")
     t.add_argument("--relabel", type=float, default=0.0,

@@ -43,14 +43,16 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from hmglib import atomic, engine, metrics, profile
+from hmglib import alternation, atomic, engine, metrics, profile
 from hmglib.data import CoarsenedDataset, HierShapes, coarsen_labels
 from hmglib.losses import get_loss
 from hmglib.models import SmallCNN, build_backbone, get_model, list_models, model_loss
+from hmglib.models.racnn import attention_crop, square_around
 from hmglib.probability import ENERGY_FNS
-from hmglib.recipes import HRN_RECIPES, hrn_optimizer, hrn_recipe_name
+from hmglib.recipes import HRN_RECIPES, RACNN_RECIPES, hrn_optimizer, hrn_recipe_name
 
-__all__ = ["HierRun", "profile_run", "profile_seeds", "run_hier", "run_many", "run_key",
+__all__ = ["HierRun", "ZoomRun", "ZOOM_METHODS", "profile_run", "profile_zoom", "profile_seeds",
+           "run_hier", "run_zoom", "run_many", "run_key",
            "cache_dir", "results_frame", "gradient_norms", "RUN_DEPENDENCIES", "PROFILE_SIZES",
            "PROFILE_SEEDS", "HRN_LOSSES"]
 
@@ -63,7 +65,7 @@ RUN_DEPENDENCIES: tuple[str, ...] = (
     "hmglib.metrics", "hmglib.engine", "hmglib.recipes", "hmglib.models.backbones",
     "hmglib.models.hrn", "hmglib.models.baselines", "hmglib.models.registry",
     "hmglib.checks", "hmglib.data.protocols", "hmglib.data.synthetic.render",
-    "hmglib.data.synthetic.hier_shapes",
+    "hmglib.data.synthetic.hier_shapes", "hmglib.models.racnn", "hmglib.alternation",
 )
 
 
@@ -72,8 +74,8 @@ class HierRun:
     """One training run on HierShapes.
 
     Attributes:
-        method: a model name of :func:`~hmglib.models.registry.list_models`: ``hrn``,
-            ``flat``, ``per-level`` or ``chmcnn``.
+        method: a hierarchical model of :func:`~hmglib.models.registry.list_models`:
+            ``hrn``, ``flat``, ``per-level`` or ``chmcnn``.
         relabel: share of each species' training images relabelled to the family.
         rule: ``ordered`` (official) or ``random`` relabelling.
         degrade: downsample the relabelled images (HRN's image-quality protocol).
@@ -131,8 +133,9 @@ class HierRun:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.method not in list_models():
-            raise ValueError(f"HierRun: method '{self.method}' is not one of {list_models()}.")
+        methods = list_models(hierarchical=True)
+        if self.method not in methods:
+            raise ValueError(f"HierRun: method '{self.method}' is not one of {methods}.")
         if self.energy_fn not in ENERGY_FNS:
             raise ValueError(f"HierRun: energy_fn '{self.energy_fn}' is not one of "
                              f"{list(ENERGY_FNS)}.")
@@ -178,6 +181,72 @@ def profile_seeds() -> tuple[int, ...]:
     return profile.current().seeds
 
 
+#: The methods of a :class:`ZoomRun`: RA-CNN with its full schedule, RA-CNN
+#: whose APNs never train on the ranking loss (fixed after their
+#: initialisation), and two single-scale references on a fixed crop.
+ZOOM_METHODS = ("racnn", "racnn-no-rank", "centre", "oracle")
+
+
+@dataclass(frozen=True)
+class ZoomRun:
+    """One RA-CNN run (or one of its references) on small objects in clutter.
+
+    Attributes:
+        method: one of :data:`ZOOM_METHODS`: ``"racnn"`` (the paper's schedule,
+            :func:`hmglib.alternation.fit_racnn`), ``"racnn-no-rank"`` (the same
+            with the ranking phases removed: the control that tells what the
+            ranking loss adds), ``"centre"`` (one network on the centre square of
+            half the canvas's side) and ``"oracle"`` (one network on the square
+            around the true object box: the crop a perfect APN would choose).
+            The "whole image" reference is RA-CNN's own scale 1: a network that
+            only ever sees the whole canvas and learns from its own loss only.
+        crop: ``"grid"`` or ``"mask"`` (:func:`~hmglib.models.racnn.attention_crop`).
+        recipe: a name in :data:`~hmglib.recipes.RACNN_RECIPES`.
+        apn_lr: the APNs' rate in the ranking phases, or ``None`` for the
+            recipe's (a larger one shows what an unstable ranking phase does).
+        canvas, input_sizes, samples_per_class, scale_epochs, cls_epochs,
+            apn_epochs, rounds, apn_hidden: sizes (:class:`~hmglib.profile.ZoomSizes`);
+            the references train ``scale_epochs + rounds * cls_epochs`` epochs, as
+            RA-CNN's scale 1 does.
+        object_scale, clutter: the world (small objects in clutter).
+        width: the small CNN's width (16, its pretrained weights').
+        weights: the small CNN's weights, or ``None`` for a random start.
+        seed: seeds the world, the initialisation and the data order.
+    """
+
+    method: str = "racnn"
+    crop: str = "grid"
+    recipe: str = "synthetic"
+    apn_lr: float | None = None
+    canvas: int = 64
+    input_sizes: tuple[int, int, int] = (32, 32, 32)
+    samples_per_class: int = 40
+    scale_epochs: int = 4
+    cls_epochs: int = 3
+    apn_epochs: int = 2
+    rounds: int = 2
+    apn_hidden: int = 128
+    object_scale: float = 0.3
+    clutter: int = 2
+    width: int = 16
+    weights: str | None = "DEFAULT"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in ZOOM_METHODS:
+            raise ValueError(f"ZoomRun: method '{self.method}' is not one of {ZOOM_METHODS}.")
+        if self.recipe not in RACNN_RECIPES:
+            raise ValueError(f"ZoomRun: recipe '{self.recipe}' is not one of "
+                             f"{sorted(RACNN_RECIPES)}.")
+        object.__setattr__(self, "input_sizes", tuple(self.input_sizes))
+
+
+def profile_zoom(**overrides) -> ZoomRun:
+    """A :class:`ZoomRun` sized for the current profile
+    (:attr:`hmglib.profile.Profile.zoom`), with ``overrides``."""
+    return ZoomRun(**{**dataclasses.asdict(profile.current().zoom), **overrides})
+
+
 # ------------------------------------------------------------------ the cache
 def _dependency_files() -> list[Path]:
     files = [Path(inspect.getfile(import_module(name))) for name in RUN_DEPENDENCIES]
@@ -209,14 +278,18 @@ def _source_digest() -> str:
         h.update(path.name.encode())
         h.update(_code_of(path.read_text("utf-8")).encode() if path.suffix == ".py"
                  else path.read_bytes())
-    for fn in (_Rendered, _world, _model, _loss, _train_and_test):  # this module's part
+    for fn in (_Rendered, _world, _model, _loss, _train_and_test,  # this module's part
+               _zoom_world, _object_boxes, _reference_view, _train_and_test_zoom):
         h.update(_code_of(inspect.getsource(fn)).encode())
     return h.hexdigest()[:16]
 
 
-def run_key(run: HierRun) -> str:
-    """The cache key of ``run``: its fields and the digest of what it executes."""
-    blob = json.dumps({"run": dataclasses.asdict(run), "src": _source_digest()}, sort_keys=True)
+def run_key(run: HierRun | ZoomRun) -> str:
+    """The cache key of ``run``: its kind, its fields and the digest of what it executes."""
+    fields = dataclasses.asdict(run)
+    if isinstance(run, ZoomRun):
+        fields["kind"] = "zoom"
+    blob = json.dumps({"run": fields, "src": _source_digest()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -307,7 +380,93 @@ def _train_and_test(run: HierRun) -> dict:
     return {**result, "history": fitted.history}
 
 
-def _from_cache(run: HierRun) -> dict | None:
+# ------------------------------------------------------------------ one zoom run
+def _zoom_world(run: ZoomRun) -> tuple[HierShapes, HierShapes]:
+    """The run's ``(training, test)`` worlds: small objects in clutter."""
+    world = dict(image_size=run.canvas, object_scale=run.object_scale, clutter=run.clutter,
+                 seed=run.seed)
+    return (HierShapes("train", samples_per_class=run.samples_per_class, **world),
+            HierShapes("test", samples_per_class=max(4, run.samples_per_class // 3), **world))
+
+
+def _object_boxes(world: HierShapes) -> dict[str, torch.Tensor]:
+    """``{"object", "part"}``: the ``(N, 4)`` ground-truth boxes of every image."""
+    boxes = [world.boxes(i) for i in range(len(world))]
+    return {"object": torch.stack([b.object for b in boxes]),  # (N, 4)
+            "part": torch.stack([b.part for b in boxes])}  # (N, 4)
+
+
+def _reference_view(data: _Rendered, world: HierShapes, run: ZoomRun) -> torch.Tensor:
+    """Replace ``data``'s canvases by a reference's fixed crop and return its boxes
+    ``(N, 3)``: the centre square of half the side, or the square around the
+    object box (the oracle)."""
+    n, size = len(data), run.canvas
+    if run.method == "centre":
+        boxes = torch.tensor([[0.5, 0.5, 0.25]]).expand(n, 3)  # (N, 3)
+    else:
+        boxes = square_around(_object_boxes(world)["object"], size, size)  # (N, 3)
+    data.images = torch.cat([attention_crop(data.images[i:i + 256], boxes[i:i + 256],
+                                            run.input_sizes[0])
+                             for i in range(0, n, 256)])  # (N, 3, s, s)
+    return boxes
+
+
+def _train_and_test_zoom(run: ZoomRun) -> dict:
+    train_world, test_world = _zoom_world(run)
+    train, test = _Rendered(train_world), _Rendered(test_world)
+    tree = train.tree
+    recipe = dataclasses.replace(RACNN_RECIPES[run.recipe], scale_epochs=run.scale_epochs,
+                                 cls_epochs=run.cls_epochs, apn_epochs=run.apn_epochs,
+                                 rounds=run.rounds)
+    if run.apn_lr is not None:
+        recipe = dataclasses.replace(recipe, apn_lr=run.apn_lr)
+    reference = run.method in ("centre", "oracle")
+    sizes = run.input_sizes
+    if reference:  # one scale on a fixed crop, trained as long as RA-CNN's scale 1
+        _reference_view(train, train_world, run)
+        test_regions = _reference_view(test, test_world, run)
+        recipe = dataclasses.replace(
+            recipe, scale_epochs=run.scale_epochs + run.rounds * run.cls_epochs, rounds=0)
+        sizes = sizes[:1]
+    elif run.method == "racnn-no-rank":
+        recipe = dataclasses.replace(recipe, apn_epochs=0)
+    engine.seed_everything(run.seed)
+    backbone = build_backbone("small_cnn", weights=run.weights, width=run.width)
+    model = get_model("racnn", tree, backbone=backbone, num_scales=len(sizes),
+                      input_sizes=sizes, apn_hidden=run.apn_hidden, crop=run.crop)
+    fitted = alternation.fit_racnn(model, train, recipe, tree=tree, seed=run.seed)
+    outputs, targets = engine.predict(model, test)
+    if reference:  # the region its one scale saw; its fused layer never trained
+        outputs.regions, outputs.fused_logits = test_regions[:, None].clone(), None  # (N, 1, 3)
+    report = metrics.attention_report(outputs, targets, tree, boxes=_object_boxes(test_world),
+                                      image_size=(run.canvas, run.canvas))
+    return {"test": report, "history": fitted.history, "rounds": fitted.rounds,
+            "regions": outputs.regions[:8].tolist()}
+
+
+def run_zoom(run: ZoomRun, use_cache: bool = True) -> dict:
+    """Train and test one :class:`ZoomRun` (or read it from the cache).
+
+    Returns:
+        A dict with keys ``run`` (its fields), ``test``
+        (:func:`~hmglib.metrics.attention_report` on the test split, with the
+        object and part boxes; a reference reports its one scale as ``scale 1``),
+        ``history`` (:class:`~hmglib.alternation.RACNNFit`'s rows), ``rounds``,
+        ``regions`` (the regions of the first 8 test images, ``(8, S, 3)`` as
+        lists), ``seconds``, ``key`` and ``cached``.
+    """
+    cached = _from_cache(run) if use_cache else None
+    if cached is not None:
+        return cached
+    key = run_key(run)
+    t0 = time.perf_counter()
+    result = {"run": dataclasses.asdict(run), "key": key, **_train_and_test_zoom(run),
+              "seconds": time.perf_counter() - t0}
+    atomic.write_json(cache_dir() / f"{key}.json", result)
+    return {**result, "cached": False}
+
+
+def _from_cache(run: HierRun | ZoomRun) -> dict | None:
     """The cached result of ``run`` (marked ``cached``), or ``None``."""
     path = cache_dir() / f"{run_key(run)}.json"
     return {**json.loads(path.read_text()), "cached": True} if path.is_file() else None
@@ -350,11 +509,13 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _run_uncached(run: HierRun) -> dict:
+def _run_uncached(run: HierRun | ZoomRun) -> dict:
+    if isinstance(run, ZoomRun):
+        return run_zoom(run, use_cache=False)
     return run_hier(run, use_cache=False)
 
 
-def run_many(runs: Sequence[HierRun], workers: int | None = None,
+def run_many(runs: Sequence[HierRun | ZoomRun], workers: int | None = None,
              use_cache: bool = True) -> list[dict]:
     """Run a sweep: the results of ``runs``, in order.
 
@@ -365,14 +526,17 @@ def run_many(runs: Sequence[HierRun], workers: int | None = None,
     are forked on Linux and spawned elsewhere (where a script calling this
     needs the usual ``if __name__ == "__main__":`` guard). Every run is cached as
     it finishes, so an interrupted sweep resumes where it stopped. Results are identical to
-    :func:`run_hier`'s for each run (each run seeds everything it draws).
+    :func:`run_hier`'s (:func:`run_zoom`'s) for each run (each run seeds everything
+    it draws). Runs of both kinds may be mixed.
 
     Raises:
-        ValueError: ``workers`` below 1, or a run that is not a :class:`HierRun`.
+        ValueError: ``workers`` below 1, or a run that is neither a :class:`HierRun`
+            nor a :class:`ZoomRun`.
     """
     for i, run in enumerate(runs):
-        if not isinstance(run, HierRun):
-            raise ValueError(f"run_many: runs[{i}] is a {type(run).__name__}, not a HierRun.")
+        if not isinstance(run, (HierRun, ZoomRun)):
+            raise ValueError(f"run_many: runs[{i}] is a {type(run).__name__}, not a HierRun "
+                             "or a ZoomRun.")
     if workers is None:
         workers = _default_workers()
     if workers < 1:
@@ -383,7 +547,7 @@ def run_many(runs: Sequence[HierRun], workers: int | None = None,
     todo = [run for run in unique if run not in done]
     workers = min(workers, len(todo))
     if workers <= 1:
-        done.update({run: run_hier(run, use_cache=False) for run in todo})
+        done.update({run: _run_uncached(run) for run in todo})
     elif todo:
         import multiprocessing
 

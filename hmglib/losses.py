@@ -17,7 +17,9 @@ The losses by name (:func:`get_loss`), the model each trains and its result:
 * ``"per-level-ce"``: :class:`PerLevelCrossEntropyLoss` (independent heads) →
   :class:`PerLevelLossOutput`;
 * ``"max-constraint"``: :class:`MaxConstraintLoss` (C-HMCNN) →
-  :class:`MaxConstraintLossOutput`.
+  :class:`MaxConstraintLossOutput`;
+* ``"racnn"``: :class:`RACNNLoss` (RA-CNN: a cross-entropy per scale and the
+  inter-scale ranking loss :func:`rank_loss`) → :class:`RACNNLossOutput`.
 
 The functional forms on tensors stay for the chapters that teach them:
 :func:`marginal_nll` (``L_Hier`` of HRN, Chen et al., CVPR 2022: ``-log P(y_target
@@ -64,7 +66,7 @@ __all__ = [
     "PerLevelCrossEntropyLoss", "PerLevelLossOutput", "MaxConstraintLoss",
     "MaxConstraintLossOutput",
     "marginal_nll", "hrn_loss", "leaf_cross_entropy", "per_level_cross_entropy",
-    "max_constraint_loss",
+    "max_constraint_loss", "rank_loss", "RACNNLoss", "RACNNLossOutput", "RACNN_TERMS",
 ]
 
 
@@ -549,12 +551,162 @@ class MaxConstraintLoss(TreeLoss):
         return MaxConstraintLossOutput(bce, bce)
 
 
+# ------------------------------------------------------------------ RA-CNN
+def _probabilities(p: torch.Tensor, what: str, shape: tuple[int, ...] | None = None) -> None:
+    if not isinstance(p, torch.Tensor) or not p.is_floating_point() or p.dim() != 2:
+        raise TypeError(f"rank_loss: {what} must be a float tensor (B, K) of softmax "
+                        f"probabilities, got {getattr(p, 'shape', type(p).__name__)}.")
+    if shape is not None and tuple(p.shape) != shape:
+        raise ValueError(f"rank_loss: {what} has shape {tuple(p.shape)}, expected {shape}.")
+    if not bool(((p >= 0) & (p <= 1)).all()):
+        raise ValueError(f"rank_loss: {what} must be probabilities in [0, 1] (apply softmax "
+                         "to the logits first); it holds values outside, or NaN.")
+
+
+def rank_loss(p_coarse: torch.Tensor, p_fine: torch.Tensor, targets: torch.Tensor,
+              margin: float = 0.05) -> torch.Tensor:
+    """RA-CNN's inter-scale pairwise ranking loss (Fu et al., CVPR 2017):
+    ``max(0, p_t^(s) - p_t^(s+1) + margin)``, the mean over the batch.
+
+    ``p_t`` is the softmax probability of the true class; the loss asks the finer
+    scale to be more sure of it than the coarser one, by at least ``margin``.
+
+    Args:
+        p_coarse: ``(B, K)`` softmax probabilities of scale ``s``.
+        p_fine: ``(B, K)`` softmax probabilities of scale ``s + 1``.
+        targets: ``(B,)`` int64 class indices in ``0..K-1``.
+        margin: the margin, ``>= 0`` (0.05 in the paper).
+
+    Returns:
+        A scalar ``>= 0`` (0 for an empty batch, attached to the graph).
+
+    Raises:
+        TypeError, ValueError: inputs that are not probabilities of one shape, or
+            a target outside ``0..K-1``.
+    """
+    _probabilities(p_coarse, "p_coarse")
+    _probabilities(p_fine, "p_fine", tuple(p_coarse.shape))
+    margin = float(margin)
+    if not margin >= 0:
+        raise ValueError(f"rank_loss: margin={margin} must be >= 0.")
+    batch, classes = p_coarse.shape
+    targets = _class_targets("rank_loss", targets, batch, classes).to(p_coarse.device)
+    if batch == 0:
+        return _empty_mean(p_coarse)
+    idx = targets[:, None]  # (B, 1)
+    pt_coarse = p_coarse.gather(1, idx)[:, 0]  # (B,)
+    pt_fine = p_fine.gather(1, idx)[:, 0]  # (B,)
+    return torch.clamp(pt_coarse - pt_fine + margin, min=0).mean()
+
+
+def _class_targets(fn: str, targets: object, batch: int, classes: int) -> torch.Tensor:
+    """``targets`` checked as ``(B,)`` int64 class indices in ``0..K-1``."""
+    if not isinstance(targets, torch.Tensor) or targets.is_floating_point() or targets.dim() != 1:
+        raise TypeError(f"{fn}: targets must be an int64 tensor (B,) of class indices, got "
+                        f"{getattr(targets, 'shape', type(targets).__name__)}.")
+    if targets.shape[0] != batch:
+        raise ValueError(f"{fn}: {targets.shape[0]} targets for a batch of {batch}.")
+    if batch and not bool(((targets >= 0) & (targets < classes)).all()):
+        raise ValueError(f"{fn}: targets must be class indices in 0..{classes - 1}; got "
+                         f"{int(targets.min())}..{int(targets.max())}.")
+    return targets.long()
+
+
+#: The terms :class:`RACNNLoss` can add: ``"cls"`` (a cross-entropy per scale and
+#: the fused classifier's) and ``"rank"`` (the ranking loss between consecutive scales).
+RACNN_TERMS = ("cls", "rank")
+
+
+class RACNNLossOutput(NamedTuple):
+    """The parts of RA-CNN's loss (:class:`RACNNLoss`) on one batch."""
+
+    #: what to back-propagate: the chosen terms' sum.
+    total: torch.Tensor
+    #: ``L_cls``: the sum over scales of each scale's mean cross-entropy.
+    cls: torch.Tensor
+    #: the fused classifier's mean cross-entropy (it learns on detached
+    #: descriptors, so it trains the fused layer only).
+    fused: torch.Tensor
+    #: ``L_rank``: the sum over consecutive scales of :func:`rank_loss`.
+    rank: torch.Tensor
+
+
+class RACNNLoss(TreeLoss):
+    """RA-CNN's loss, ``loss(output, targets)`` on an
+    :class:`~hmglib.models.racnn.RACNNOutput`: ``L = sum_s CE(Y^(s), Y*) +
+    sum_s max(0, p_t^(s) - p_t^(s+1) + margin)`` (the paper), plus the fused
+    classifier's cross-entropy with ``"cls"``.
+
+    The paper never minimises the sum at once: its alternating optimisation
+    trains the classifiers on ``L_cls`` and the APNs on ``L_rank`` in turn
+    (:mod:`hmglib.alternation` builds one loss of each with ``terms``).
+
+    Args:
+        tree: the label tree; targets are its leaf nodes (the species), which
+            RA-CNN classifies with ``K = tree.level_sizes[-1]`` classes.
+            ``None``: targets are class indices ``0..K-1``.
+        margin: the ranking margin (0.05 in the paper).
+        terms: which of :data:`RACNN_TERMS` ``.total`` sums (every part is always
+            computed and logged).
+
+    Raises:
+        ValueError: (at call time) a target that is not a leaf of the tree; RA-CNN
+            classifies one level.
+    """
+
+    def __init__(self, tree: LabelTree | None = None, *, margin: float = 0.05,
+                 terms: Sequence[str] = RACNN_TERMS) -> None:
+        super().__init__(tree)
+        if not float(margin) >= 0:
+            raise ValueError(f"RACNNLoss: margin={margin} must be >= 0.")
+        terms = tuple(terms)
+        unknown = [t for t in terms if t not in RACNN_TERMS]
+        if not terms or unknown:
+            raise ValueError(f"RACNNLoss: terms={terms!r}; choose a non-empty subset of "
+                             f"{RACNN_TERMS}.")
+        self.margin, self.terms = float(margin), terms
+
+    def classes(self, targets: torch.Tensor, classes: int) -> torch.Tensor:
+        """Targets as class indices ``(B,)`` in ``0..K-1``."""
+        batch = targets.shape[0] if isinstance(targets, torch.Tensor) and targets.dim() else -1
+        if self.tree is None:
+            return _class_targets("RACNNLoss", targets, batch, classes)
+        nodes = self.tree.check_nodes(targets, "RACNNLoss: targets", batch=batch)
+        leaf0 = self.tree.offset(-1)
+        if bool((nodes < leaf0).any()):
+            coarse = int(nodes[nodes < leaf0][0])
+            raise ValueError(f"RACNNLoss: target node {coarse} ({self.tree.names[coarse]}) is "
+                             f"not a leaf; RA-CNN classifies the tree's last level "
+                             f"('{self.tree.level_names[-1]}'): train it on species labels.")
+        return nodes - leaf0
+
+    def forward(self, output: Any, targets: torch.Tensor) -> RACNNLossOutput:
+        """:class:`RACNNLossOutput` of a batch."""
+        logits = _output_field("RACNNLoss", output, "scale_logits", "RACNNOutput")
+        batch, scales, k = logits.shape
+        check_finite(logits, "RACNNLoss: scale_logits", "logits")
+        y = self.classes(targets, k).to(logits.device)
+        cls = sum(F.cross_entropy(logits[:, s], y) for s in range(scales))
+        fused = (F.cross_entropy(output.fused_logits, y) if output.fused_logits is not None
+                 else _empty_mean(logits))
+        p = torch.softmax(logits.float(), dim=-1)  # (B, S, K)
+        rank = sum((rank_loss(p[:, s], p[:, s + 1], y, self.margin)
+                    for s in range(scales - 1)), _empty_mean(p))
+        total = ((cls + fused) if "cls" in self.terms else 0) + (
+            rank if "rank" in self.terms else 0)
+        return RACNNLossOutput(total, cls, fused, rank)
+
+    def extra_repr(self) -> str:
+        return f"tree={self.tree!r}, margin={self.margin}, terms={self.terms!r}"
+
+
 # ------------------------------------------------------------------ by name
 _LOSSES: dict[str, type[nn.Module]] = {
     "hrn": HRNLoss,
     "leaf-ce": LeafCrossEntropyLoss,
     "per-level-ce": PerLevelCrossEntropyLoss,
     "max-constraint": MaxConstraintLoss,
+    "racnn": RACNNLoss,
 }
 
 
@@ -571,7 +723,7 @@ def get_loss(name: str, tree: LabelTree, **config: Any) -> nn.Module:
             :func:`~hmglib.models.registry.model_loss` of its name.
         tree: the label tree.
         **config: the loss's options (``HRNLoss``: ``energy_fn``, ``ce_reduction``,
-            ``terms``; the others take none).
+            ``terms``; ``RACNNLoss``: ``margin``, ``terms``; the others take none).
 
     Raises:
         ValueError: an unknown name or option (the message lists the valid ones).

@@ -16,6 +16,17 @@ Hierarchical classification (HRN, chapter 3–4):
   prediction and the truth.
 
 :func:`hierarchical_report` computes all of them from a model's outputs.
+
+Attention (RA-CNN, chapter 5):
+
+* :func:`box_iou_pairs` — the IoU of box ``i`` of one set with box ``i`` of
+  another (checked against :func:`torchvision.ops.box_iou` in the tests);
+* :func:`centre_hits` — whether each attended region's centre lies in its
+  ground-truth box;
+* :func:`attention_report` — accuracy per scale and fused, the share of images
+  whose true-class probability rises from scale to scale, each scale's species
+  prediction lifted to the coarser levels of a tree, and the localisation of
+  every scale's region against object and part boxes.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from sklearn.metrics import average_precision_score
 
 from hmglib.hierarchy import LabelTree
 from hmglib.models.hrn import HRNOutput
+from hmglib.models.racnn import RACNNOutput, boxes_to_xyxy
 from hmglib.probability import check_energy_fn, log_marginals, node_energies
 
 __all__ = [
@@ -36,6 +48,9 @@ __all__ = [
     "consistency",
     "mistake_severity",
     "hierarchical_report",
+    "box_iou_pairs",
+    "centre_hits",
+    "attention_report",
 ]
 
 RULES = ("paper", "marginal")
@@ -283,4 +298,116 @@ def hierarchical_report(
         if rule == "paper":
             out["severity"] = mistake_severity(preds[-1], targets, tree)
     out["AU(PRC)"] = au_prc_bar(output.scores, targets, tree)
+    return out
+
+
+# ------------------------------------------------------------------ attention
+def _xyxy(boxes: torch.Tensor, what: str, fn: str) -> torch.Tensor:
+    if not isinstance(boxes, torch.Tensor) or boxes.dim() != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"{fn}: {what} must be a tensor (B, 4) of xyxy boxes, got "
+                         f"{getattr(boxes, 'shape', type(boxes).__name__)}.")
+    boxes = boxes.double()
+    if not bool(torch.isfinite(boxes).all()) or bool((boxes[:, 2:] < boxes[:, :2]).any()):
+        raise ValueError(f"{fn}: {what} must be finite xyxy boxes with x1 >= x0 and y1 >= y0.")
+    return boxes
+
+
+def box_iou_pairs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The intersection over union of box ``i`` of ``a`` with box ``i`` of ``b``.
+
+    Args:
+        a, b: ``(B, 4)`` float ``xyxy`` boxes (the same units).
+
+    Returns:
+        ``(B,)`` float64 in ``[0, 1]`` (0 where both boxes are empty).
+    """
+    a, b = _xyxy(a, "a", "box_iou_pairs"), _xyxy(b, "b", "box_iou_pairs")
+    if a.shape != b.shape:
+        raise ValueError(f"box_iou_pairs: a {tuple(a.shape)} and b {tuple(b.shape)} differ; "
+                         "pass one box of b per box of a.")
+    lo = torch.maximum(a[:, :2], b[:, :2])  # (B, 2)
+    hi = torch.minimum(a[:, 2:], b[:, 2:])  # (B, 2)
+    inter = (hi - lo).clamp(min=0).prod(1)  # (B,)
+    area = lambda x: (x[:, 2:] - x[:, :2]).prod(1)  # noqa: E731 - (B,)
+    union = area(a) + area(b) - inter
+    return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(union))
+
+
+def centre_hits(regions: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Whether the centre of each region lies inside its box (edges included).
+
+    Args:
+        regions, boxes: ``(B, 4)`` float ``xyxy`` boxes.
+
+    Returns:
+        ``(B,)`` bool.
+    """
+    regions = _xyxy(regions, "regions", "centre_hits")
+    boxes = _xyxy(boxes, "boxes", "centre_hits")
+    cx = (regions[:, 0] + regions[:, 2]) / 2  # (B,)
+    cy = (regions[:, 1] + regions[:, 3]) / 2  # (B,)
+    return (cx >= boxes[:, 0]) & (cx <= boxes[:, 2]) & (cy >= boxes[:, 1]) & (cy <= boxes[:, 3])
+
+
+def attention_report(
+    output: RACNNOutput, targets: torch.Tensor, tree: LabelTree | None = None, *,
+    boxes: dict[str, torch.Tensor] | None = None, image_size: tuple[int, int] | None = None,
+) -> dict[str, float]:
+    """RA-CNN's metrics on a test set.
+
+    Args:
+        output: the model's outputs for ``B`` images (``regions`` ``(B, S, 3)``).
+        targets: ``(B,)`` leaf nodes of ``tree`` (or class indices without a tree).
+        tree: the label tree; with it, each scale's species prediction is also
+            lifted to every coarser level.
+        boxes: ground-truth ``xyxy`` pixel boxes by name, each ``(B, 4)``, e.g.
+            ``{"object": ..., "part": ...}`` (HierShapes' :meth:`boxes`).
+        image_size: ``(H, W)`` of the images the boxes are in (needed with ``boxes``).
+
+    Returns:
+        A flat dict, in % except IoU (a fraction in ``[0, 1]``):
+        ``OA/scale s`` and ``OA/fused``; ``rise/scale s-(s+1)``, the share of
+        images whose softmax probability of the true class is higher at scale
+        ``s + 1`` than at ``s`` (what the ranking loss asks for); with a tree,
+        ``OA/scale s/<level>`` for each coarser level; with boxes,
+        ``IoU/<name>/scale s`` (mean IoU of the region with the box) and
+        ``hit/<name>/scale s`` (share of regions whose centre is in the box).
+        Scales count from 1.
+    """
+    logits = output.scale_logits
+    batch, scales, k = logits.shape
+    if tree is not None:
+        nodes = tree.check_nodes(targets, "attention_report: targets", batch=batch)
+        if bool((nodes < tree.offset(-1)).any()):
+            raise ValueError("attention_report: targets must be leaf nodes of the tree (species).")
+        y = nodes - tree.offset(-1)
+    else:
+        y = targets.long()
+    out: dict[str, float] = {}
+    pred = logits.argmax(-1)  # (B, S)
+    for s in range(scales):
+        out[f"OA/scale {s + 1}"] = 100.0 * float((pred[:, s] == y).double().mean())
+    if output.fused_logits is not None:
+        out["OA/fused"] = 100.0 * float((output.fused_logits.argmax(-1) == y).double().mean())
+    p = output.scale_probabilities.gather(2, y[:, None, None].expand(-1, scales, 1))[..., 0]
+    for s in range(scales - 1):  # (B, S) true-class probabilities
+        out[f"rise/scale {s + 1}-{s + 2}"] = 100.0 * float((p[:, s + 1] > p[:, s]).double().mean())
+    if tree is not None:
+        leaf0 = tree.offset(-1)
+        for lv, name in enumerate(tree.level_names[:-1]):
+            truth = tree.lift(y + leaf0, lv)  # (B,)
+            for s in range(scales):
+                hit = tree.lift(pred[:, s] + leaf0, lv) == truth
+                out[f"OA/scale {s + 1}/{name}"] = 100.0 * float(hit.double().mean())
+    if boxes:
+        if image_size is None:
+            raise ValueError("attention_report: boxes need image_size=(H, W), the size of the "
+                             "images the boxes are drawn on.")
+        h, w = image_size
+        for name, gt in boxes.items():
+            for s in range(scales):
+                region = boxes_to_xyxy(output.regions[:, s], h, w)  # (B, 4)
+                out[f"IoU/{name}/scale {s + 1}"] = float(box_iou_pairs(region, gt).mean())
+                out[f"hit/{name}/scale {s + 1}"] = 100.0 * float(
+                    centre_hits(region, gt).double().mean())
     return out

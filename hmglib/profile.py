@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-__all__ = ["Profile", "RunSizes", "PROFILES", "get", "current"]
+__all__ = ["Profile", "RunSizes", "ZoomSizes", "PROFILES", "get", "current"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,35 @@ class RunSizes:
 
 
 @dataclass(frozen=True)
+class ZoomSizes:
+    """The sizes of one RA-CNN run of the attention chapter
+    (:class:`hmglib.experiments.ZoomRun`; :func:`hmglib.experiments.profile_zoom`
+    starts from them).
+
+    Attributes:
+        canvas: side of the rendered HierShapes canvas in pixels (small objects,
+            object scale 0.3).
+        input_sizes: the input side of each of the three scales (the paper:
+            448, 224, 224).
+        samples_per_class: training images per species (the test split has a
+            third as many, at least 4).
+        scale_epochs, cls_epochs, apn_epochs, rounds: the schedule's lengths
+            (:class:`~hmglib.recipes.RACNNRecipe`); the APN initialisation keeps
+            the recipe's.
+        apn_hidden: the APNs' hidden width (1024 in the paper).
+    """
+
+    canvas: int
+    input_sizes: tuple[int, int, int]
+    samples_per_class: int
+    scale_epochs: int
+    cls_epochs: int
+    apn_epochs: int
+    rounds: int
+    apn_hidden: int
+
+
+@dataclass(frozen=True)
 class Profile:
     """The sizes one run profile gives every experiment.
 
@@ -63,6 +92,7 @@ class Profile:
             profiles; 2 in the quick profile, which only tests the code).
         cache_mib: the most memory, in MiB, that one streaming cache
             (:class:`hmglib.data.cache.CachedDataset`) may hold.
+        zoom: the sizes of the attention chapter's RA-CNN runs (:class:`ZoomSizes`).
     """
 
     name: str
@@ -75,6 +105,7 @@ class Profile:
     run: RunSizes
     seeds: tuple[int, ...]
     cache_mib: int
+    zoom: ZoomSizes
 
 
 #: The run profiles by name: ``quick``, ``cpu`` and ``gpu``.
@@ -82,17 +113,28 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile("quick", epochs=1, samples_per_class=8, image_size=32, batch_size=32,
                      num_workers=0, time_budget_s=45.0,
                      run=RunSizes(epochs=1, samples_per_class=6, image_size=32, batch_size=16),
-                     seeds=(0, 1), cache_mib=64),
+                     seeds=(0, 1), cache_mib=64,
+                     zoom=ZoomSizes(canvas=32, input_sizes=(16, 16, 16), samples_per_class=4,
+                                    scale_epochs=1, cls_epochs=1, apn_epochs=1, rounds=1,
+                                    apn_hidden=16)),
     "cpu": Profile("cpu", epochs=8, samples_per_class=150, image_size=64, batch_size=64,
                    num_workers=0, time_budget_s=240.0,
                    run=RunSizes(epochs=5, samples_per_class=30, image_size=32, batch_size=32),
-                   seeds=(0, 1, 2), cache_mib=512),
+                   seeds=(0, 1, 2), cache_mib=512,
+                   # a 64-px canvas: scale 1 sees it at half resolution, the crops at full
+                   zoom=ZoomSizes(canvas=64, input_sizes=(32, 32, 32), samples_per_class=40,
+                                  scale_epochs=4, cls_epochs=3, apn_epochs=2, rounds=2,
+                                  apn_hidden=128)),
     # the data chapter's probes at the papers' image size: 8,100 images of 448 px
     # per split, 30 epochs (rendering at 448 px, not the GPU, bounds their time)
     "gpu": Profile("gpu", epochs=30, samples_per_class=300, image_size=448, batch_size=8,
                    num_workers=8, time_budget_s=float("inf"),
                    run=RunSizes(epochs=30, samples_per_class=400, image_size=32, batch_size=128),
-                   seeds=(0, 1, 2, 3, 4), cache_mib=512),
+                   seeds=(0, 1, 2, 3, 4), cache_mib=512,
+                   # the paper's input sizes on a 448-px canvas
+                   zoom=ZoomSizes(canvas=448, input_sizes=(448, 224, 224),
+                                  samples_per_class=100, scale_epochs=10, cls_epochs=10,
+                                  apn_epochs=5, rounds=3, apn_hidden=1024)),
 }
 
 

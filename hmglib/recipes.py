@@ -35,7 +35,8 @@ import torch
 from torch import nn
 from torchvision.transforms import v2
 
-__all__ = ["HRNRecipe", "HRN_RECIPES", "hrn_recipe_name", "hrn_optimizer", "hrn_transforms"]
+__all__ = ["HRNRecipe", "HRN_RECIPES", "hrn_recipe_name", "hrn_optimizer", "hrn_transforms",
+           "RACNNRecipe", "RACNN_RECIPES"]
 
 
 @dataclass(frozen=True)
@@ -173,3 +174,70 @@ def hrn_transforms(train: bool, size: int = 448, resize: int = 550) -> v2.Compos
         steps += [v2.CenterCrop(size)]
     steps += [v2.Normalize(mean=[0.5] * 3, std=[0.5] * 3)]
     return v2.Compose(steps)
+
+
+@dataclass(frozen=True)
+class RACNNRecipe:
+    """RA-CNN's training schedule (run by :func:`hmglib.alternation.fit_racnn`).
+
+    The paper's three steps: (1) each scale's classification network is trained
+    on its own input; (2) each APN is initialised by regressing onto the square
+    around the highest response of its scale's last feature map, half the side
+    of the image; (3) the classifiers (on ``L_cls``, APNs fixed) and the APNs (on
+    ``L_rank``, classifiers fixed) are trained in turn.
+
+    Attributes:
+        optimizer: ``"sgd"`` (momentum, weight decay) or ``"adam"``.
+        backbone_lr: learning rate of the (pretrained) scale networks' backbones.
+        head_lr: learning rate of the classification heads and the fused layer.
+        apn_lr: learning rate of the APNs in the ranking phases.
+        apn_init_lr: learning rate of the APNs' initialisation (a regression).
+        momentum, weight_decay: SGD's.
+        batch_size: images per step.
+        scale_epochs: epochs of step 1, per scale.
+        apn_init_epochs: epochs of step 2, per APN.
+        cls_epochs: the most epochs of one classifier phase of step 3.
+        apn_epochs: the most epochs of one APN phase of step 3.
+        rounds: the most rounds (a classifier phase and an APN phase) of step 3.
+        tol: the convergence rule: a phase stops at the first epoch whose mean
+            loss is not at least ``tol`` (relative) below the epoch before, and
+            the alternation stops after a round in which neither phase improved its
+            loss by ``tol`` over the round before.
+        margin: the ranking loss's margin.
+        init_half: the half-side of the APNs' initial squares (0.25: half the side
+            of the image, as the paper).
+    """
+
+    optimizer: str
+    backbone_lr: float
+    head_lr: float
+    apn_lr: float
+    apn_init_lr: float
+    momentum: float
+    weight_decay: float
+    batch_size: int
+    scale_epochs: int
+    apn_init_epochs: int
+    cls_epochs: int
+    apn_epochs: int
+    rounds: int
+    tol: float = 0.01
+    margin: float = 0.05
+    init_half: float = 0.25
+
+
+#: RA-CNN's training recipes by name.
+RACNN_RECIPES: dict[str, RACNNRecipe] = {
+    # the paper's schedule on VGG-19; the paper states no rates or epoch counts:
+    # SGD at the common fine-tuning rates, each phase run until its loss settles
+    "paper": RACNNRecipe(optimizer="sgd", backbone_lr=1e-3, head_lr=1e-2, apn_lr=1e-3,
+                         apn_init_lr=1e-3, momentum=0.9, weight_decay=5e-4, batch_size=16,
+                         scale_epochs=30, apn_init_epochs=10, cls_epochs=30, apn_epochs=10,
+                         rounds=3),
+    # CPU: the pretrained small CNN with Adam, a few epochs per phase; the APNs'
+    # ranking phases at 1e-4 (at 1e-3 they raised L_rank and L_cls, one seed)
+    "synthetic": RACNNRecipe(optimizer="adam", backbone_lr=1e-3, head_lr=3e-3, apn_lr=1e-4,
+                             apn_init_lr=1e-3, momentum=0.9, weight_decay=0.0, batch_size=32,
+                             scale_epochs=4, apn_init_epochs=2, cls_epochs=3, apn_epochs=2,
+                             rounds=2),
+}

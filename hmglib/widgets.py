@@ -25,9 +25,10 @@ from matplotlib.figure import Figure
 
 from hmglib import probability, viz
 from hmglib.hierarchy import LabelTree
+from hmglib.models.racnn import CROP_METHODS, BoxBounds
 
 __all__ = ["figure_png", "figure_image", "tree_explorer", "marginals_explorer", "relabel_explorer",
-           "scenario_explorer"]
+           "scenario_explorer", "crop_explorer"]
 
 
 def figure_png(fig: Figure, dpi: int = 100) -> bytes:
@@ -284,3 +285,89 @@ def scenario_explorer(
     columns = [w.VBox([sliders[n] for n in tree.nodes_at(lv).tolist()])
                for lv in range(tree.num_levels)]
     return w.VBox([pick, w.HBox(columns), image])
+
+
+def crop_explorer(image, out_size: int, box: tuple[float, float, float] = (0.5, 0.5, 0.25),
+                  bounds: BoxBounds | None = None):
+    """Move and size an attention box on ``image``: see the crop each method makes
+    (:func:`~hmglib.viz.crops.draw_crop_views`).
+
+    Three sliders set ``t_x``, ``t_y`` and ``t_l``; the half-side ``t_l`` stays
+    within ``bounds`` and the centre sliders' ranges follow it
+    (``[t_l, 1 - t_l]``), so the box's square stays inside the image. A dropdown
+    picks the crops shown: both methods (the figure drawn first, the same as
+    ``draw_crop_views(image, box, out_size)``), ``"grid"`` or ``"mask"``.
+
+    Args:
+        image: ``(3, H, W)`` float in ``[0, 1]`` (or uint8), as
+            :func:`~hmglib.viz.crops.draw_crop_views` takes it.
+        out_size: the crops' side in pixels, ``>= 1``.
+        box: the starting box ``(t_x, t_y, t_l)``, fractions of the image side, with
+            ``t_l`` within the bounds and the square inside the image.
+        bounds: a :class:`~hmglib.models.racnn.BoxBounds`: ``t_l`` in
+            ``[min_half, max_half]``, as an APN bounded by it proposes; default
+            ``[0.02, 0.5]``.
+
+    Returns:
+        An ``ipywidgets.VBox``: the method dropdown, the three sliders and the figure.
+
+    Raises:
+        TypeError: ``bounds`` is not a BoxBounds.
+        ValueError: ``box`` is not three finite numbers, its ``t_l`` lies outside
+            the bounds, or its square leaves the image; a malformed ``image`` or
+            ``out_size`` (as :func:`~hmglib.viz.crops.draw_crop_views` reports it).
+    """
+    import ipywidgets as w
+
+    fn = "crop_explorer"
+    if bounds is not None and not isinstance(bounds, BoxBounds):
+        raise TypeError(f"{fn}: bounds must be a BoxBounds (or None), got "
+                        f"{type(bounds).__name__}; e.g. BoxBounds(min_half=0.1, max_half=0.4).")
+    low, high = (0.02, 0.5) if bounds is None else (bounds.min_half, bounds.max_half)
+    start = torch.as_tensor(box, dtype=torch.float64).reshape(-1)
+    if start.numel() != 3 or not torch.isfinite(start).all():
+        raise ValueError(f"{fn}: box={box!r} must be three finite numbers (t_x, t_y, t_l).")
+    tx, ty, tl = start.tolist()
+    if not low <= tl <= high:
+        raise ValueError(f"{fn}: box has t_l={tl:g}, outside the bounds [{low:g}, {high:g}]; "
+                         "give a half-side within them, or other bounds.")
+    for name, centre in (("t_x", tx), ("t_y", ty)):
+        if not tl - 1e-9 <= centre <= 1 - tl + 1e-9:
+            raise ValueError(f"{fn}: box has {name}={centre:g}, so its square of half-side "
+                             f"{tl:g} leaves the image; give {name} in [{tl:g}, {1 - tl:g}].")
+
+    def slider(name: str, value: float, lo: float, hi: float):
+        return w.FloatSlider(value=value, min=lo, max=hi, step=0.01, description=name,
+                             readout_format=".2f", continuous_update=False)
+
+    half = slider("t_l", tl, low, high)
+    sx, sy = slider("t_x", tx, tl, 1 - tl), slider("t_y", ty, tl, 1 - tl)
+    both = tuple(CROP_METHODS)
+    pick = w.Dropdown(options=[(" and ".join(both), both), *((m, (m,)) for m in both)],
+                      value=both, description="crops")
+    moving = [False]  # True while the half-side moves the centre sliders: redraw once, after
+
+    def draw() -> Figure:
+        return viz.draw_crop_views(image, (sx.value, sy.value, half.value), out_size,
+                                   methods=pick.value)
+
+    picture, redraw = figure_image(draw)
+
+    def on_centre(*_) -> None:
+        if not moving[0]:
+            redraw()
+
+    def on_half(change) -> None:
+        moving[0] = True
+        try:
+            for s in (sx, sy):  # the range stays around 0.5, so min <= max throughout
+                s.min, s.max = change["new"], 1 - change["new"]
+        finally:
+            moving[0] = False
+        redraw()
+
+    for s in (sx, sy):
+        s.observe(on_centre, names="value")
+    half.observe(on_half, names="value")
+    pick.observe(redraw, names="value")
+    return w.VBox([pick, sx, sy, half, picture])

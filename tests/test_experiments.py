@@ -9,13 +9,17 @@ import torch
 
 from hmglib import experiments
 from hmglib.experiments import (
+    ZOOM_METHODS,
     HierRun,
+    ZoomRun,
     gradient_norms,
     profile_run,
     profile_seeds,
+    profile_zoom,
     run_hier,
     run_key,
     run_many,
+    run_zoom,
 )
 
 # a random small CNN (no weights) keeps these runs to a fraction of a second
@@ -176,6 +180,50 @@ def test_default_workers(monkeypatch) -> None:
     assert experiments._default_workers() == 1  # runs take turns on the GPU, in this process
     monkeypatch.setenv("HMG_WORKERS", "3")
     assert experiments._default_workers() == 3
+
+
+# the smallest RA-CNN runs: a 16-px canvas, 8-px scale inputs, a random small CNN
+ZOOM_TINY = dict(canvas=16, input_sizes=(8, 8, 8), samples_per_class=2, scale_epochs=1,
+                 cls_epochs=1, apn_epochs=1, rounds=1, apn_hidden=4, width=4, weights=None)
+
+
+def test_profile_zoom_follows_the_profile(monkeypatch) -> None:
+    monkeypatch.setenv("HMG_QUICK", "1")
+    assert profile_zoom().canvas == 32
+    monkeypatch.setenv("HMG_QUICK", "0")
+    monkeypatch.setenv("HMG_PROFILE", "gpu")
+    assert profile_zoom(seed=3).input_sizes == (448, 224, 224)
+    assert profile_zoom(seed=3).seed == 3
+
+
+def test_zoom_runs_report_every_scale_and_are_cached(_cache) -> None:
+    runs = [ZoomRun(method=m, **ZOOM_TINY) for m in ZOOM_METHODS]
+    results = run_many(runs + [HierRun(**TINY)], workers=1)  # both kinds in one sweep
+    by = {r["run"]["method"]: r for r in results[:4]}
+    for method in ("racnn", "racnn-no-rank"):
+        report = by[method]["test"]
+        assert {"OA/scale 3", "OA/fused", "rise/scale 2-3", "OA/scale 2/order",
+                "IoU/part/scale 3", "hit/object/scale 2"} <= set(report)
+        assert len(by[method]["regions"][0]) == 3  # 3 regions per shown image
+    stages = {m: {row["stage"] for row in by[m]["history"]} for m in by}
+    assert "apns" in stages["racnn"] and "apns" not in stages["racnn-no-rank"]
+    for method in ("centre", "oracle"):  # one scale on a fixed crop, no fused layer
+        report = by[method]["test"]
+        assert "OA/scale 2" not in report and "OA/fused" not in report
+        assert stages[method] == {"scale 1"}
+    assert by["oracle"]["test"]["hit/object/scale 1"] == 100.0  # centred on the object
+    assert by["centre"]["regions"][0] == [[0.5, 0.5, 0.25]]
+    # a zoom run and an HRN run never share a key; a second sweep reads the cache
+    assert len({r["key"] for r in results}) == 5
+    assert all(r["cached"] for r in run_many(runs, workers=1))
+    assert run_zoom(runs[0])["test"] == results[0]["test"]
+
+
+def test_bad_zoom_runs() -> None:
+    with pytest.raises(ValueError, match="method 'svm'"):
+        ZoomRun(method="svm")
+    with pytest.raises(ValueError, match="recipe 'fast'"):
+        ZoomRun(recipe="fast")
 
 
 def test_bad_sweeps() -> None:

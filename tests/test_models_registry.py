@@ -36,8 +36,11 @@ def images(batch: int = 6, seed: int = 0) -> torch.Tensor:
     return torch.rand(batch, 3, 16, 16, generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize("name", list_models())
-def test_every_model_trains_with_its_loss(name: str) -> None:
+HIERARCHICAL = list_models(hierarchical=True)
+
+
+@pytest.mark.parametrize("name", HIERARCHICAL)
+def test_every_hierarchical_model_trains_with_its_loss(name: str) -> None:
     torch.manual_seed(0)
     model = get_model(name, TREE, backbone=SmallCNN(width=4), feature_dim=8)
     loss = losses.get_loss(model_loss(name), TREE)
@@ -54,12 +57,29 @@ def test_every_model_trains_with_its_loss(name: str) -> None:
     assert set(report) >= {f"OA/{level}" for level in TREE.level_names}
 
 
+def test_racnn_trains_with_its_loss_over_the_species() -> None:
+    torch.manual_seed(0)
+    model = get_model("racnn", TREE, backbone=SmallCNN(width=4), num_scales=2,
+                      input_sizes=(16, 16), apn_hidden=8)
+    assert model.num_classes == TREE.level_sizes[-1]
+    loss = losses.get_loss(model_loss("racnn"), TREE)
+    leaves = TREE.leaves[: len(TARGETS)]
+    result = loss(model(images(len(leaves))), leaves)
+    assert torch.isfinite(result.total)
+    result.total.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.apns.parameters())
+
+
 def test_the_book_models_are_registered() -> None:
-    assert list_models() == ["chmcnn", "flat", "hrn", "per-level"]
+    assert list_models() == ["chmcnn", "flat", "hrn", "per-level", "racnn"]
+    assert list_models(hierarchical=True) == ["chmcnn", "flat", "hrn", "per-level"]
+    assert list_models(hierarchical=False) == ["racnn"]
     assert {n: model_loss(n) for n in list_models()} == {
-        "chmcnn": "max-constraint", "flat": "leaf-ce", "hrn": "hrn", "per-level": "per-level-ce"}
+        "chmcnn": "max-constraint", "flat": "leaf-ce", "hrn": "hrn", "per-level": "per-level-ce",
+        "racnn": "racnn"}
     assert all(get_model_weights(n) is None for n in list_models())
-    assert losses.list_losses() == ["hrn", "leaf-ce", "max-constraint", "per-level-ce"]
+    assert losses.list_losses() == ["hrn", "leaf-ce", "max-constraint", "per-level-ce",
+                                    "racnn"]
 
 
 def test_get_model_passes_backbone_weights_and_options() -> None:

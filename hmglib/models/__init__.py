@@ -13,6 +13,7 @@ from hmglib.models.baselines import (
     SoftmaxLevelsOutput,
 )
 from hmglib.models.hrn import HRN, GranularityBlock, HRNOutput
+from hmglib.models.racnn import APN, RACNN, BoxBounds, RACNNOutput, attention_crop
 from hmglib.models.registry import (
     ModelEntry,
     get_model,
@@ -26,6 +27,7 @@ __all__ = [
     "get_model", "list_models", "get_model_weights", "model_loss", "register_model",
     "ModelEntry",
     "HRN", "HRNOutput", "GranularityBlock",
+    "RACNN", "RACNNOutput", "APN", "BoxBounds", "attention_crop",
     "HierarchicalBaseline", "FlatClassifier", "PerLevelClassifier", "CHMCNN",
     "SoftmaxLevelsOutput", "CHMCNNOutput",
     "SmallCNN", "SmallCNN_Weights", "build_backbone", "small_cnn",

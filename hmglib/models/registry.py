@@ -7,7 +7,7 @@ its weights::
     from hmglib.models import get_model, list_models
     from hmglib.losses import get_loss
 
-    list_models()                       # ['chmcnn', 'flat', 'hrn', 'per-level']
+    list_models()       # ['chmcnn', 'flat', 'hrn', 'per-level', 'racnn']
     model = get_model("hrn", tree, backbone="small_cnn", weights="DEFAULT",
                       feature_dim=64)
     loss = get_loss(model_loss("hrn"), tree)
@@ -38,6 +38,7 @@ from torchvision.models import WeightsEnum
 from hmglib.hierarchy import LabelTree
 from hmglib.models.baselines import CHMCNN, FlatClassifier, PerLevelClassifier
 from hmglib.models.hrn import HRN
+from hmglib.models.racnn import racnn
 
 __all__ = ["ModelEntry", "register_model", "list_models", "get_model", "get_model_weights",
            "model_loss"]
@@ -56,12 +57,16 @@ class ModelEntry:
         loss: the name of the loss it trains with, for :func:`hmglib.losses.get_loss`.
         weights: the enum of whole-model weights, or ``None`` when only the
             backbone has pretrained weights.
+        hierarchical: whether its output scores every node of the tree (the
+            hierarchical metrics and :class:`~hmglib.experiments.HierRun` apply);
+            ``False`` for a model of the tree's last level only (RA-CNN).
     """
 
     name: str
     builder: Callable[..., nn.Module]
     loss: str
     weights: type[WeightsEnum] | None = None
+    hierarchical: bool = True
 
     def options(self) -> list[str]:
         """The keyword arguments the builder takes beyond ``tree``, ``backbone``
@@ -74,14 +79,16 @@ class ModelEntry:
 _MODELS: dict[str, ModelEntry] = {}
 
 
-def register_model(name: str, *, loss: str,
-                   weights: type[WeightsEnum] | None = None) -> Callable[[Builder], Builder]:
+def register_model(name: str, *, loss: str, weights: type[WeightsEnum] | None = None,
+                   hierarchical: bool = True) -> Callable[[Builder], Builder]:
     """A decorator that adds a model class or builder function to the factory.
 
     Args:
         name: the model's name (unique).
         loss: the name of its loss in :func:`hmglib.losses.get_loss`.
         weights: its whole-model weights enum, if it has one.
+        hierarchical: whether its output scores every node of the tree (see
+            :class:`ModelEntry`).
 
     Raises:
         ValueError: the name is taken, or the builder does not take ``tree``,
@@ -96,15 +103,22 @@ def register_model(name: str, *, loss: str,
         if missing:
             raise ValueError(f"register_model: {builder.__name__} must take tree, backbone and "
                              f"weights; it lacks {missing}.")
-        _MODELS[name] = ModelEntry(name, builder, loss, weights)
+        _MODELS[name] = ModelEntry(name, builder, loss, weights, hierarchical)
         return builder
 
     return add
 
 
-def list_models() -> list[str]:
-    """The names :func:`get_model` builds, sorted."""
-    return sorted(_MODELS)
+def list_models(*, hierarchical: bool | None = None) -> list[str]:
+    """The names :func:`get_model` builds, sorted.
+
+    Args:
+        hierarchical: ``True`` for the models whose output scores every node of
+            the tree (HRN and its baselines), ``False`` for the others (RA-CNN),
+            ``None`` for all.
+    """
+    return sorted(n for n, e in _MODELS.items()
+                  if hierarchical is None or e.hierarchical == hierarchical)
 
 
 def _entry(name: str) -> ModelEntry:
@@ -152,7 +166,7 @@ def get_model(name: str, tree: LabelTree, *, backbone: str | nn.Module = "small_
 
     Args:
         name: one of :func:`list_models` (``"hrn"``, ``"flat"``, ``"per-level"``,
-            ``"chmcnn"``).
+            ``"chmcnn"``, ``"racnn"``).
         tree: the label tree the model predicts.
         backbone: a backbone name for :func:`~hmglib.models.backbones.build_backbone`
             (``"small_cnn"``, the default, runs on a laptop CPU; ``"resnet50"``
@@ -162,8 +176,9 @@ def get_model(name: str, tree: LabelTree, *, backbone: str | nn.Module = "small_
             (a member of its weights enum or a name such as ``"DEFAULT"``,
             ``"IMAGENET1K_V1"``). Must be ``None`` for a backbone module.
         **config: the model's own keyword arguments (for HRN ``feature_dim``,
-            ``gsb``, ``linear_combination``, ``relu``, ``bn_momentum``; see the
-            class's documentation).
+            ``gsb``, ``linear_combination``, ``relu``, ``bn_momentum``; for RA-CNN
+            ``num_scales``, ``input_sizes``, ``crop``, ... of
+            :func:`~hmglib.models.racnn.racnn`; see the class's documentation).
 
     Returns:
         The model, in train mode; with whole-model weights, holding them.
@@ -192,3 +207,4 @@ register_model("hrn", loss="hrn")(HRN)
 register_model("flat", loss="leaf-ce")(FlatClassifier)
 register_model("per-level", loss="per-level-ce")(PerLevelClassifier)
 register_model("chmcnn", loss="max-constraint")(CHMCNN)
+register_model("racnn", loss="racnn", hierarchical=False)(racnn)

@@ -12,6 +12,9 @@ lives in the module of the idea it draws:
   energies, the cost of the marginals as the tree grows);
 * :mod:`hmglib.viz.data`: the data (images and their boxes, two views of the same
   images, labels per level, partial labels, co-occurrence);
+* :mod:`hmglib.viz.crops`: RA-CNN's attention crops (the paper's soft boxcar
+  mask and its derivative, the region each scale attends and the input it sees,
+  one box cropped both ways);
 * :mod:`hmglib.viz.architecture`: network architectures (HRN's blocks, fusion
   and heads, with the shape of every tensor for a given backbone);
 * :mod:`hmglib.viz.curves`: results of training runs (curves against the relabel
@@ -23,8 +26,8 @@ lives in the module of the idea it draws:
 * :mod:`hmglib.viz.page`: the page a figure is read on (its column's width, the
   smallest readable font, and which texts of a figure fall below it).
 
-Crops and attended regions (RA-CNN) and class activation maps (Grad-CAM) will
-get modules of their own, built on :func:`~hmglib.viz.data.draw_boxes`.
+Class activation maps (Grad-CAM) will get a module of their own, built on
+:func:`~hmglib.viz.data.draw_boxes`.
 
 **Argument order.** The data comes first, then the tree, then the options:
 ``draw_marginals(marginals, tree, ...)``, ``draw_label_gradient(grad, tree,
@@ -44,6 +47,7 @@ from hmglib.viz.colors import (
     RELATION_COLORS,
     level_color,
 )
+from hmglib.viz.crops import draw_attention_regions, draw_boxcar_mask, draw_crop_views
 from hmglib.viz.curves import (
     draw_accuracy_vs_chance,
     draw_grouped_bars,
@@ -105,6 +109,10 @@ __all__ = [
     "draw_label_counts",
     "draw_partial_labels",
     "draw_cooccurrence",
+    # crops
+    "draw_boxcar_mask",
+    "draw_attention_regions",
+    "draw_crop_views",
     # architecture
     "draw_hrn_architecture",
     # curves
