@@ -377,12 +377,15 @@ def attention_report(
     logits = output.scale_logits
     batch, scales, k = logits.shape
     if tree is not None:
-        nodes = tree.check_nodes(targets, "attention_report: targets", batch=batch)
-        if bool((nodes < tree.offset(-1)).any()):
-            raise ValueError("attention_report: targets must be leaf nodes of the tree (species).")
-        y = nodes - tree.offset(-1)
+        y = _check_leaf_targets(targets, tree, "attention_report") - tree.offset(-1)  # (B,)
     else:
-        y = targets.long()
+        y = torch.as_tensor(targets).long()
+        if y.dim() != 1 or bool(((y < 0) | (y >= k)).any()):
+            raise ValueError(f"attention_report: without a tree, targets must be class indices "
+                             f"(B,) in 0..{k - 1}; got shape {tuple(y.shape)}.")
+    if len(y) != batch:
+        raise ValueError(f"attention_report: {len(y)} targets for {batch} outputs; pass one "
+                         "target per image.")
     out: dict[str, float] = {}
     pred = logits.argmax(-1)  # (B, S)
     for s in range(scales):

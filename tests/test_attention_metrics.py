@@ -182,7 +182,11 @@ def test_attention_report_bad_input() -> None:
     out = report_output()
     with pytest.raises(ValueError, match=r"boxes need image_size=\(H, W\)"):
         attention_report(out, torch.tensor(Y) + LEAF0, TREE, boxes={"object": OBJECT})
-    with pytest.raises(ValueError, match="targets must be leaf nodes of the tree"):
+    with pytest.raises(ValueError, match="targets must be leaf node indices"):
         attention_report(out, torch.tensor([6, 7, 2, 8]), TREE)  # 2 is a family
-    with pytest.raises(ValueError, match="targets must be leaf nodes"):
+    with pytest.raises(ValueError, match="targets must be leaf node indices"):
         attention_report(out, torch.tensor([0, 7, 8, 9]), TREE)  # 0 is an order
+    with pytest.raises(ValueError, match="3 targets for 4 outputs"):
+        attention_report(out, torch.tensor(Y[:3]) + LEAF0, TREE)
+    with pytest.raises(ValueError, match=r"class indices \(B,\) in 0\.\."):
+        attention_report(out, torch.tensor([0, 1, 2, 99]))  # no tree: a class out of range

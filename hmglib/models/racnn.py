@@ -387,7 +387,7 @@ class RACNN(nn.Module):
         self.sharpness = check_real("RACNN", "sharpness", sharpness, 0.0, closed_low=False)
         self.bounds = bounds or BoxBounds()
         first, channels = resolve_backbone(backbone, weights)
-        copies = [first] + [build_copy(backbone, weights, first)
+        copies = [first] + [_build_copy(backbone, weights, first)
                             for _ in range(self.num_scales - 1)]
         self.backbones = nn.ModuleList(copies)
         self.heads = nn.ModuleList(nn.Linear(channels, num_classes) for _ in copies)
@@ -517,7 +517,7 @@ class RACNN(nn.Module):
                 f"bounds={self.bounds}, phase={self.phase!r}")
 
 
-def build_copy(backbone: str | nn.Module, weights: WeightsEnum | str | None,
+def _build_copy(backbone: str | nn.Module, weights: WeightsEnum | str | None,
                first: nn.Module) -> nn.Module:
     """Another scale's network: built again from the name, or a deep copy of the
     module (so that the scales do not share weights)."""
