@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # what static tools see; at run time they load on first use
     from hmglib import (  # noqa: F401
         alternation,
         atomic,
+        blending,
         checks,
         cli,
         colab,
@@ -53,6 +54,7 @@ __version__ = "0.1.0"
 SUBMODULES: tuple[str, ...] = (
     "alternation",
     "atomic",
+    "blending",
     "checks",
     "cli",
     "colab",

@@ -1,20 +1,91 @@
-"""The ``hmg`` command: train and evaluate the book's hierarchical models from a shell.
+"""The ``hmg`` command: train and evaluate the book's models from a shell.
 
     hmg train hrn --dataset hiershapes --relabel 0.7 --epochs 8 --out runs/hrn70
     hmg eval runs/hrn70
     hmg train hrn --dataset cub200 --root ~/data --relabel 0.3 --weights DEFAULT --out runs/cub30
+    hmg train sarb --dataset multishapes --known 0.1 --out runs/sarb10
 
-The recipe follows the official code (:func:`hmglib.recipes.hrn_recipe_name`):
-``--relabel 0.9`` selects its second branch (``paper-90``, or
-``paper-90-cars`` on Stanford Cars), every other ratio ``paper``; on
-HierShapes the CPU analogs ``synthetic-90`` and ``synthetic``. ``--recipe``
-overrides the choice; ``config.json`` records it.
+Two kinds of models, each with its datasets: the **hierarchical** models
+(``hrn`` and its baselines ``flat``, ``per-level``, ``chmcnn``) on HierShapes,
+CUB-200-2011, FGVC-Aircraft and Stanford Cars, with labels coarsened by
+``--relabel``; and the **multi-label** models (``sarb``, ``ssgrl``, ``linear``)
+on MultiShapes, PASCAL VOC 2007 and MS-COCO 2014, with partial labels.
+``--dataset`` defaults to the synthetic world of the model's kind; a model and
+a dataset of different kinds are refused. Sizes default to the run profile
+(:mod:`hmglib.profile`).
 
-``hmg train`` writes ``config.json``, checkpoints (``last.pt``, ``best.pt`` when
-a validation split exists), ``history.json`` and the test metrics
+**Hierarchical runs.** The recipe follows the official code
+(:func:`hmglib.recipes.hrn_recipe_name`): ``--relabel 0.9`` selects its second
+branch (``paper-90``, or ``paper-90-cars`` on Stanford Cars), every other ratio
+``paper``; on HierShapes the CPU analogs ``synthetic-90`` and ``synthetic``.
+``--recipe`` overrides the choice; ``config.json`` records it. ``hmg train``
+writes ``config.json``, checkpoints (``last.pt``, ``best.pt`` when a
+validation split exists), ``history.json`` and the test metrics
 ``metrics.json`` into ``--out`` and prints the per-level table; ``hmg eval``
 rebuilds the run from its ``config.json`` and evaluates its checkpoint on the
-test split. Sizes default to the run profile (:mod:`hmglib.profile`).
+test split.
+
+**Multi-label runs** (SARB, Pu et al., AAAI 2022, and its baselines). ``sarb``
+learns one feature per class and image (semantic decoupling), classifies them
+through a gated graph over the classes, and blends features at the instance and
+the prototype level; ``ssgrl`` is the same model without blending, ``linear``
+a backbone, an average pool and one linear layer. Every (image, class) entry of
+the training split stays known with probability ``--known`` (default 0.1,
+:func:`hmglib.data.drop_labels`), the rest become unknown; the label graph's
+adjacency is the conditional co-occurrence of those partial labels
+(:func:`hmglib.data.empirical_cooccurrence`); the test split keeps its complete
+labels::
+
+    # MultiShapes, the synthetic multi-label world (CPU, nothing to download)
+    hmg train sarb --dataset multishapes --known 0.1 --out runs/sarb10
+    hmg train linear --dataset multishapes --known 0.1 --out runs/linear10
+    hmg eval runs/sarb10
+
+    # PASCAL VOC 2007 (trainval -> test) with the paper's recipe, on a GPU
+    hmg train sarb --dataset voc2007 --root ~/data --known 0.1 --out runs/voc-sarb10
+
+    # MS-COCO 2014 (train -> val), the SSGRL-style baseline, GloVe from a given file
+    hmg train ssgrl --dataset coco2014 --root ~/data/coco2014 --known 0.1 \\
+        --glove ~/data/glove/glove.6B.300d.txt --out runs/coco-ssgrl10
+
+*Defaults.* On MultiShapes: the ``"synthetic"`` recipe (the CPU analog of the
+paper's), the small CNN with its shipped weights (its first two blocks frozen),
+fixed one-hot word embeddings of the class names
+(:func:`~hmglib.data.embeddings.onehot_word_embeddings`), and the sizes of the
+run profile (:attr:`hmglib.profile.Profile.blend`: images, canvas, epochs,
+blending start, prototype schedule, ``K``, feature and attention widths). On
+VOC 2007 and COCO 2014: **the paper's recipe**, ``SARB_RECIPES["paper"]``
+(:data:`hmglib.recipes.SARB_RECIPES`): ResNet-101 with ImageNet weights, conv1 …
+layer3 frozen; Adam at 1e-5, weight decay 5e-4, divided by 10 every 10 epochs;
+20 epochs of batch 8; blending from epoch 5 with the ``K = 10`` prototypes per
+class recomputed then and every 5 epochs; contrastive weight 0.05; training
+images resized to 512, cropped at a random side in {512, 448, 384, 320, 256},
+resized to 448 and flipped, test images resized to 448
+(:func:`~hmglib.recipes.sarb_transforms`). ``--image-size`` scales that
+pipeline (448 to the given side, the resize and the crops in proportion:
+:func:`scaled_recipe`); ``--epochs``, ``--batch-size`` and ``--lr`` replace the
+recipe's values; ``config.json`` records the resolved recipe.
+
+*GloVe.* On the real datasets the class embeddings are the paper's 300-d GloVe
+vectors of the class names (a name of several words gets the mean of its
+words' vectors): ``glove.6B.300d.txt`` from ``glove.6B.zip`` (Stanford NLP,
+https://nlp.stanford.edu/data/glove.6B.zip, 822 MB), unpacked by hand into
+``<--root>/glove/`` or given with ``--glove FILE``; nothing is downloaded
+(:mod:`hmglib.data.embeddings`). The vectors of a dataset's names are cached in
+``<--root>/glove/cache/``. ``--embeddings words`` (one-hot word vectors) and
+``--embeddings learned`` need no file.
+
+*The run folder.* ``config.json`` (everything needed to rebuild the run: the
+recipe's name and resolved fields, the known share, the embeddings choice and
+width, the model's widths), ``last.pt`` (``{"epoch", "model"}``: the state
+dict, which holds the class embeddings, the graph's adjacency and SARB's
+prototypes), ``history.json`` (:class:`~hmglib.blending.SARBFit`'s per-epoch
+rows, the prototype epochs, every step's loss) and ``metrics.json``
+(:func:`~hmglib.metrics.multilabel_report` on the test split: mAP, OP, OR, OF1,
+CP, CR, CF1 in %, and the share of known training entries); ``hmg train``
+prints the report as a one-row table. ``hmg eval RUN`` rebuilds the model from
+``config.json`` (``--root`` overrides the dataset folder), loads ``last.pt`` and
+recomputes the same report.
 """
 
 from __future__ import annotations
@@ -30,22 +101,62 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from torch import nn
 from torch.utils.data import Dataset
 
-from hmglib import atomic, engine, metrics, profile
-from hmglib.data import CoarsenedDataset, HierShapes, coarsen_labels
+from hmglib import atomic, blending, engine, metrics, profile
+from hmglib.data import (
+    COCO2014,
+    VOC2007,
+    CoarsenedDataset,
+    DatasetNotFoundError,
+    HierShapes,
+    MultiShapes,
+    PartialLabelDataset,
+    coarsen_labels,
+    drop_labels,
+    empirical_cooccurrence,
+)
+from hmglib.data.coco import CATEGORIES as COCO_CATEGORIES
+from hmglib.data.embeddings import glove_class_embeddings, onehot_word_embeddings
+from hmglib.data.voc import CLASSES as VOC_CLASSES
 from hmglib.hierarchy import LabelTree
 from hmglib.losses import get_loss
 from hmglib.models import get_model, list_models, model_loss
 from hmglib.probability import ENERGY_FNS
-from hmglib.recipes import HRN_RECIPES, hrn_optimizer, hrn_recipe_name, hrn_transforms
+from hmglib.recipes import (
+    HRN_RECIPES,
+    SARB_RECIPES,
+    SARBRecipe,
+    hrn_optimizer,
+    hrn_recipe_name,
+    hrn_transforms,
+    sarb_transforms,
+)
 
-__all__ = ["main", "parser", "build_datasets", "DATASETS"]
+__all__ = ["main", "parser", "build_datasets", "DATASETS", "MULTILABEL_MODELS",
+           "MULTILABEL_DATASETS", "EMBEDDINGS", "multilabel_config", "multilabel_recipe",
+           "scaled_recipe", "build_multilabel_datasets", "build_multilabel_model",
+           "class_embeddings", "evaluate_multilabel_run", "multilabel_table"]
 
-#: The datasets ``hmg train --dataset`` takes.
+#: The datasets of the hierarchical models (``hmg train --dataset``).
 DATASETS = ("hiershapes", "cub200", "aircraft", "cars")
+#: The multi-label models ``hmg train`` takes.
+MULTILABEL_MODELS = ("linear", "sarb", "ssgrl")
+#: The datasets of the multi-label models (``hmg train --dataset``).
+MULTILABEL_DATASETS = ("multishapes", "voc2007", "coco2014")
+#: The class embeddings of ``hmg train --embeddings`` (multi-label models).
+EMBEDDINGS = ("glove", "words", "learned")
+
+#: (training split, test split) of the real multi-label datasets.
+_SPLITS = {"voc2007": ("trainval", "test"), "coco2014": ("train", "val")}
+#: The MultiShapes world of the book's blending chapter (its class structure).
+_MULTISHAPES_WORLD = {"num_classes": 12, "group_size": 3, "cohesion": 0.8}
+#: SARB's widths in the paper: feature ``D`` and attention ``H``; learned embeddings' ``E``.
+_PAPER_WIDTHS = {"feature_dim": 1024, "hidden": 512, "embed_dim": 300}
 
 
+# ------------------------------------------------------------------ hierarchical runs
 def build_datasets(cfg: dict) -> tuple[Dataset, Dataset | None, Dataset, LabelTree]:
     """``(train, val or None, test, tree)`` for a run configuration; the train
     labels are coarsened (and degraded) as ``cfg`` says."""
@@ -111,6 +222,50 @@ def _print_report(report: dict[str, float], tree: LabelTree) -> None:
     print("  ".join(f"{k}: {v}" for k, v in extra.items()))
 
 
+#: The defaults of the options that only the hierarchical runs take.
+_HIERARCHICAL_DEFAULTS = {"relabel": 0.0, "rule": "ordered", "energy_fn": "sigmoid",
+                          "ce_reduction": "labelled"}
+#: The options that only the multi-label runs take (attribute → option).
+_MULTILABEL_OPTIONS = {"known": "--known", "embeddings": "--embeddings", "glove": "--glove",
+                       "num_images": "--num-images"}
+
+
+def _check_hierarchical(args: argparse.Namespace) -> None:
+    """Fill the hierarchical options' defaults; refuse the multi-label ones and bad values."""
+    given = [opt for attr, opt in _MULTILABEL_OPTIONS.items() if getattr(args, attr) is not None]
+    if given:
+        raise SystemExit(f"hmg train: {', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} "
+                         f"to the multi-label models {list(MULTILABEL_MODELS)}, not to "
+                         f"{args.method}; leave {'them' if len(given) > 1 else 'it'} out.")
+    for attr, default in _HIERARCHICAL_DEFAULTS.items():
+        if getattr(args, attr) is None:
+            setattr(args, attr, default)
+    if not 0.0 <= args.relabel <= 1.0:
+        raise SystemExit(f"hmg train: --relabel {args.relabel} must be in [0, 1].")
+    if args.recipe is not None and args.recipe not in HRN_RECIPES:
+        raise SystemExit(f"hmg train: --recipe {args.recipe} is not an HRN recipe; choose one "
+                         f"of {sorted(HRN_RECIPES)}.")
+
+
+def _check_kinds(args: argparse.Namespace) -> bool:
+    """Whether the run is multi-label; refuse a model and a dataset of different kinds
+    (the message lists the valid pairs). ``--dataset`` defaults to the synthetic world
+    of the model's kind."""
+    multilabel = args.method in MULTILABEL_MODELS
+    if args.dataset is None:
+        args.dataset = "multishapes" if multilabel else "hiershapes"
+    if multilabel != (args.dataset in MULTILABEL_DATASETS):
+        kinds = ("multi-label", "hierarchical") if multilabel else ("hierarchical",
+                                                                   "multi-label")
+        hierarchical = list_models(hierarchical=True)
+        raise SystemExit(
+            f"hmg train: {args.method} is a {kinds[0]} model and --dataset {args.dataset} a "
+            f"{kinds[1]} dataset. Valid pairs: the hierarchical models {hierarchical} with "
+            f"--dataset {'|'.join(DATASETS)}; the multi-label models "
+            f"{list(MULTILABEL_MODELS)} with --dataset {'|'.join(MULTILABEL_DATASETS)}.")
+    return multilabel
+
+
 def _train(args: argparse.Namespace) -> int:
     prof = profile.current()
     synthetic = args.dataset == "hiershapes"
@@ -173,6 +328,8 @@ def _eval(args: argparse.Namespace) -> int:
     cfg = json.loads((run / "config.json").read_text())
     if args.root:
         cfg["root"] = args.root
+    if cfg.get("kind") == "multilabel":
+        return _eval_multilabel(run, cfg, args.device)
     _, _, test, tree = build_datasets(cfg)
     # the small CNN's weights fix its width (torchvision's never change the architecture,
     # and would need a download); the checkpoint then overwrites every tensor
@@ -192,39 +349,369 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ multi-label runs
+def _fail(message: str) -> SystemExit:
+    return SystemExit(f"hmg train: {message}")
+
+
+def _check_multilabel(args: argparse.Namespace) -> None:
+    """Refuse the options a multi-label run cannot take, naming the option and the fix.
+
+    Raises:
+        SystemExit: ``--known`` outside ``(0, 1]``, a real dataset without ``--root``
+            or with ``--num-images``, ``--glove`` with other embeddings, an option of the
+            hierarchical runs, ``--resume``, or a size that is not positive.
+    """
+    known = 0.1 if args.known is None else args.known
+    if not 0.0 < known <= 1.0:
+        raise _fail(f"--known {known} must be in (0, 1]: the share of training labels kept "
+                    "(e.g. --known 0.1).")
+    if args.dataset != "multishapes" and not args.root:
+        raise _fail(f"--dataset {args.dataset} needs --root (the folder of the downloaded "
+                    "dataset).")
+    if args.num_images is not None and args.dataset != "multishapes":
+        raise _fail(f"--num-images applies to --dataset multishapes, not {args.dataset} "
+                    "(a real dataset has its images); leave it out.")
+    if args.glove and args.embeddings not in (None, "glove"):
+        raise _fail(f"--glove applies to --embeddings glove, not --embeddings "
+                    f"{args.embeddings}; drop one of them.")
+    hierarchical = {"--relabel": args.relabel, "--rule": args.rule, "--energy-fn":
+                    args.energy_fn, "--ce-reduction": args.ce_reduction,
+                    "--samples-per-class": args.samples_per_class}
+    given = [name for name, value in hierarchical.items() if value is not None]
+    given += ["--degrade"] * args.degrade + ["--resume"] * args.resume
+    if given:
+        raise _fail(f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to the "
+                    f"hierarchical models, not to {args.method}; leave "
+                    f"{'them' if len(given) > 1 else 'it'} out.")
+    sizes = {"--epochs": args.epochs, "--batch-size": args.batch_size,
+             "--num-images": args.num_images, "--image-size": args.image_size}
+    for name, value in sizes.items():
+        if value is not None and value < 1:
+            raise _fail(f"{name} {value} must be a positive integer.")
+    if args.lr is not None and not args.lr > 0:
+        raise _fail(f"--lr {args.lr} must be positive.")
+
+
+def scaled_recipe(recipe: SARBRecipe, image_size: int) -> SARBRecipe:
+    """``recipe`` with its image pipeline scaled to ``image_size``: the resize and the
+    crop sides in proportion (a crop never larger than the resize)."""
+    factor = image_size / recipe.image_size
+    resize = max(image_size, round(recipe.resize * factor))
+    crops = tuple(dict.fromkeys(min(resize, max(1, round(c * factor)))
+                                for c in recipe.crop_sizes))
+    return dataclasses.replace(recipe, image_size=image_size, resize=resize, crop_sizes=crops)
+
+
+def _sarb_recipe_name(args: argparse.Namespace, synthetic: bool) -> str:
+    name = args.recipe or ("synthetic" if synthetic else "paper")
+    if name not in SARB_RECIPES:
+        raise _fail(f"--recipe {name} is not a SARB recipe; choose one of "
+                    f"{sorted(SARB_RECIPES)}.")
+    return name
+
+
+def _sarb_recipe(args: argparse.Namespace, name: str, synthetic: bool) -> SARBRecipe:
+    """The recipe with the profile's schedule (MultiShapes' synthetic recipe) and the
+    command line's overrides."""
+    recipe = SARB_RECIPES[name]
+    sizes = profile.current().blend
+    if synthetic and name == "synthetic":
+        recipe = dataclasses.replace(recipe, epochs=sizes.epochs, blend_start=sizes.blend_start,
+                                     prototype_every=sizes.prototype_every,
+                                     num_prototypes=sizes.num_prototypes)
+    side = args.image_size or (sizes.image_size if synthetic else recipe.image_size)
+    recipe = scaled_recipe(recipe, side)
+    overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}
+    return dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _model_options(args: argparse.Namespace, synthetic: bool) -> dict:
+    """The embeddings choice and SARB's widths (``None`` for the linear baseline)."""
+    if args.method == "linear":
+        return {"embeddings": None, "glove": None, "feature_dim": None, "hidden": None}
+    sizes = profile.current().blend
+    widths = ({"feature_dim": sizes.feature_dim, "hidden": sizes.hidden} if synthetic
+              else {k: _PAPER_WIDTHS[k] for k in ("feature_dim", "hidden")})
+    default = "glove" if args.glove or not synthetic else "words"
+    glove = str(Path(args.glove).expanduser()) if args.glove else None
+    return {"embeddings": args.embeddings or default, "glove": glove, **widths}
+
+
+def multilabel_config(args: argparse.Namespace) -> dict:
+    """The configuration of a multi-label run from the ``hmg train`` arguments
+    (checked first): every value resolved, so that the run can be
+    rebuilt from it alone (``embed_dim`` is added once the embeddings are known)."""
+    synthetic = args.dataset == "multishapes"
+    name = _sarb_recipe_name(args, synthetic)
+    recipe = _sarb_recipe(args, name, synthetic)
+    sizes = profile.current().blend
+    backbone = args.backbone or ("small_cnn" if synthetic else "resnet101")
+    weights = args.weights or ("DEFAULT" if backbone == "small_cnn" else "IMAGENET1K_V1")
+    cfg = {
+        "kind": "multilabel", "method": args.method, "dataset": args.dataset,
+        "root": args.root, "known": 0.1 if args.known is None else args.known,
+        "seed": args.seed, "profile": profile.current().name,
+        "recipe": name, "recipe_fields": dataclasses.asdict(recipe),
+        "backbone": backbone, "weights": None if weights.lower() == "none" else weights,
+        "epochs": recipe.epochs, "batch_size": recipe.batch_size, "lr": recipe.lr,
+        "image_size": recipe.image_size, "num_prototypes": recipe.num_prototypes,
+        **_model_options(args, synthetic),
+    }
+    if synthetic:
+        cfg.update(num_images=args.num_images or sizes.num_images,
+                   test_images=sizes.test_images, **_MULTISHAPES_WORLD)
+    return cfg
+
+
+def multilabel_recipe(cfg: dict) -> SARBRecipe:
+    """The :class:`~hmglib.recipes.SARBRecipe` a run configuration recorded."""
+    fields = dict(cfg["recipe_fields"])
+    for key in ("betas", "crop_sizes"):
+        fields[key] = tuple(fields[key])
+    return SARBRecipe(**fields)
+
+
+def build_multilabel_datasets(cfg: dict, train: bool = True,
+                              ) -> tuple[Dataset | None, Dataset, list[str]]:
+    """``(train or None, test, class names)`` of a multi-label run configuration
+    (:func:`multilabel_config`): both yield complete ``(C,)`` targets in {0, 1} (the
+    training labels are made partial when the run trains) and images ``(3, S, S)``
+    float in ``[0, 1]``; ``train=False`` skips the training split."""
+    name = cfg["dataset"]
+    if name == "multishapes":
+        world = {k: cfg[k] for k in (*_MULTISHAPES_WORLD, "image_size", "seed")}
+        test = MultiShapes("test", num_images=cfg["test_images"], **world)
+        base = MultiShapes("train", num_images=cfg["num_images"], **world) if train else None
+        return base, test, list(test.class_names)
+    if name not in _SPLITS:
+        raise ValueError(f"unknown multi-label dataset '{name}'; choose one of "
+                         f"{list(MULTILABEL_DATASETS)}.")
+    cls = VOC2007 if name == "voc2007" else COCO2014
+    recipe = multilabel_recipe(cfg)
+    train_split, test_split = _SPLITS[name]
+    test = cls(cfg["root"], split=test_split, transform=sarb_transforms(False, recipe))
+    base = (cls(cfg["root"], split=train_split, transform=sarb_transforms(True, recipe))
+            if train else None)
+    return base, test, list(test.classes)
+
+
+def class_embeddings(cfg: dict, class_names: list[str]) -> torch.Tensor | None:
+    """The fixed ``(C, E)`` class embeddings of the run, or ``None`` (learned, or the
+    linear baseline).
+
+    Raises:
+        SystemExit: ``--embeddings glove`` and no GloVe file; the message names the
+            file and the ways out.
+    """
+    choice = cfg["embeddings"]
+    if choice == "words":
+        return onehot_word_embeddings(class_names)
+    if choice != "glove":
+        return None
+    try:
+        return glove_class_embeddings(class_names, cfg["dataset"], path=cfg["glove"],
+                                      root=cfg["root"])
+    except DatasetNotFoundError as err:
+        raise _fail(f"--embeddings glove: {err} Alternatively give the file with --glove FILE, "
+                    "or train without it: --embeddings learned (or words).") from err
+
+
+def build_multilabel_model(cfg: dict, class_names: list[str], *,
+                           embeddings: torch.Tensor | None = None,
+                           adjacency: torch.Tensor | None = None,
+                           pretrained: bool = True) -> nn.Module:
+    """The run's model over ``class_names``.
+
+    Args:
+        cfg: the run configuration (:func:`multilabel_config`, with ``embed_dim``).
+        class_names: the ``C`` classes.
+        embeddings: ``(C, E)`` fixed class embeddings; ``None`` with ``cfg["embeddings"]``
+            ``"learned"``, or to rebuild a fixed-embedding model whose checkpoint holds
+            them (zeros stand in until the state dict is loaded).
+        adjacency: ``(C, C)`` in ``[0, 1]``, or ``None`` (the checkpoint holds it).
+        pretrained: load the backbone's weights; ``False`` builds the architecture only
+            (the small CNN's width still follows its weights), to load a checkpoint.
+    """
+    weights = cfg["weights"]
+    if not pretrained and cfg["backbone"] != "small_cnn":
+        weights = None  # torchvision's weights never change the architecture
+    tree = LabelTree.flat(class_names)
+    options = {"backbone": cfg["backbone"], "weights": weights}
+    if cfg["method"] == "linear":
+        return get_model("linear", tree, **options)
+    if embeddings is None and cfg["embeddings"] != "learned":
+        embeddings = torch.zeros(len(class_names), cfg["embed_dim"])
+    options.update(embeddings=embeddings, embed_dim=cfg["embed_dim"], adjacency=adjacency,
+                   feature_dim=cfg["feature_dim"], hidden=cfg["hidden"])
+    if cfg["method"] == "sarb":
+        options["num_prototypes"] = cfg["num_prototypes"]
+    return get_model(cfg["method"], tree, **options)
+
+
+class _Probabilities(nn.Module):
+    """A multi-label model returning only its ``(B, C)`` probabilities."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images).probabilities()
+
+
+def _evaluate_multilabel(model: nn.Module, test: Dataset, batch_size: int = 32,
+                         device: str | None = None) -> dict[str, float]:
+    """:func:`~hmglib.metrics.multilabel_report` of ``model`` on ``test`` (complete labels)."""
+    return engine.evaluate(_Probabilities(model), test, metrics.multilabel_report,
+                           batch_size=batch_size, device=device)
+
+
+def multilabel_table(report: dict[str, float], method: str) -> pd.DataFrame:
+    """The report as a one-row table (mAP, OP, OR, OF1, CP, CR, CF1 in %)."""
+    columns = ["mAP", "OP", "OR", "OF1", "CP", "CR", "CF1"]
+    return pd.DataFrame([{k: report[k] for k in columns}], index=[method]).round(2)
+
+
+def _print_multilabel_report(report: dict[str, float], cfg: dict, classes: int) -> None:
+    print(multilabel_table(report, cfg["method"]).to_string())
+    print(f"classes with a positive test label: {int(report['classes_scored'])} of {classes}")
+
+
+def _partial_training_set(cfg: dict, base: Dataset) -> tuple[Dataset, torch.Tensor]:
+    labels = drop_labels(base.targets, cfg["known"], seed=cfg["seed"])  # (N, C) in {1, 0, -1}
+    return PartialLabelDataset(base, labels), labels
+
+
+def _fit_multilabel(cfg: dict, model: nn.Module, train_data: Dataset,
+                    args: argparse.Namespace) -> blending.SARBFit:
+    recipe = multilabel_recipe(cfg)
+    options = {"lam": recipe.lam} if cfg["method"] == "sarb" else {}
+    loss = get_loss(model_loss(cfg["method"]), None, **options)
+    return blending.fit_sarb(model, train_data, recipe, loss=loss, seed=cfg["seed"],
+                             device=args.device, progress=not args.quiet,
+                             num_workers=args.workers)
+
+
+def _train_multilabel(args: argparse.Namespace) -> int:
+    """``hmg train`` for a multi-label model (see the module's documentation)."""
+    _check_multilabel(args)
+    cfg = multilabel_config(args)
+    base, test, names = build_multilabel_datasets(cfg)
+    train_data, labels = _partial_training_set(cfg, base)
+    embeddings = class_embeddings(cfg, names) if cfg["method"] != "linear" else None
+    if cfg["method"] != "linear":
+        cfg["embed_dim"] = (int(embeddings.shape[1]) if embeddings is not None else
+                            len(names) if cfg["dataset"] == "multishapes"
+                            else _PAPER_WIDTHS["embed_dim"])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(out / "config.json", cfg)
+    engine.seed_everything(cfg["seed"])
+    model = build_multilabel_model(cfg, names, embeddings=embeddings,
+                                   adjacency=empirical_cooccurrence(labels).float())
+    fitted = _fit_multilabel(cfg, model, train_data, args)
+    atomic.torch_save({"epoch": cfg["epochs"] - 1, "model": model.state_dict()}, out / "last.pt")
+    atomic.write_json(out / "history.json", {
+        "history": fitted.history, "prototype_epochs": fitted.prototype_epochs,
+        "seconds": fitted.seconds, "step_losses": [row["loss"] for row in fitted.steps]})
+    report = _evaluate_multilabel(model, test, max(cfg["batch_size"], 32), args.device)
+    known_share = float((labels != 0).float().mean())
+    atomic.write_json(out / "metrics.json", {"epoch": cfg["epochs"] - 1,
+                                             "known_share": known_share, "test": report})
+    epochs = f"{cfg['epochs']} epoch{'s' if cfg['epochs'] != 1 else ''}"
+    print(f"{cfg['method']} on {cfg['dataset']} (known {cfg['known']:.0%}, recipe "
+          f"{cfg['recipe']}), {epochs}, test split:")
+    _print_multilabel_report(report, cfg, _num_classes(cfg))
+    return 0
+
+
+def evaluate_multilabel_run(run: str | Path, cfg: dict, device: str | None = None,
+                            ) -> dict[str, float]:
+    """Rebuild the multi-label run in folder ``run`` from ``cfg`` (its ``config.json``,
+    perhaps with another ``root``), load ``last.pt`` and return its test report.
+
+    Raises:
+        SystemExit: the folder has no ``last.pt``.
+    """
+    ckpt = Path(run) / "last.pt"
+    if not ckpt.is_file():
+        raise SystemExit(f"hmg eval: '{run}' has no checkpoint (last.pt).")
+    _, test, names = build_multilabel_datasets(cfg, train=False)
+    model = build_multilabel_model(cfg, names, pretrained=False)
+    model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["model"])
+    return _evaluate_multilabel(model, test, max(cfg["batch_size"], 32), device)
+
+
+def _eval_multilabel(run: str | Path, cfg: dict, device: str | None = None) -> int:
+    """``hmg eval`` for a multi-label run: re-evaluate ``last.pt`` and print the report."""
+    report = evaluate_multilabel_run(run, cfg, device)
+    print(f"{cfg['method']} on {cfg['dataset']} (known {cfg['known']:.0%}), last.pt, "
+          "test split:")
+    _print_multilabel_report(report, cfg, _num_classes(cfg))
+    return 0
+
+
+def _num_classes(cfg: dict) -> int:
+    if cfg["dataset"] == "multishapes":
+        return int(cfg["num_classes"])
+    return len(VOC_CLASSES) if cfg["dataset"] == "voc2007" else len(COCO_CATEGORIES)
+
+
+# ------------------------------------------------------------------ the command
 def parser() -> argparse.ArgumentParser:
     """The ``hmg`` argument parser."""
     p = argparse.ArgumentParser(prog="hmg", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a hierarchical model")
-    t.add_argument("method", choices=list_models(hierarchical=True))
-    t.add_argument("--dataset", choices=DATASETS, default="hiershapes")
+    t = sub.add_parser("train", help="train a hierarchical or a multi-label model")
+    t.add_argument("method", choices=[*list_models(hierarchical=True), *MULTILABEL_MODELS])
+    t.add_argument("--dataset", choices=[*DATASETS, *MULTILABEL_DATASETS],
+                   help="default: hiershapes (hierarchical models) or multishapes "
+                   "(multi-label models)")
     t.add_argument("--root", help="folder of a downloaded real dataset")
-    t.add_argument("--relabel", type=float, default=0.0,
-                   help="share of each leaf class relabelled to its parent (0..1)")
-    t.add_argument("--rule", choices=("ordered", "random"), default="ordered",
-                   help="which samples are relabelled: the official order, or seeded random")
+    t.add_argument("--relabel", type=float,
+                   help="hierarchical: share of each leaf class relabelled to its parent "
+                   "(0..1, default 0)")
+    t.add_argument("--rule", choices=("ordered", "random"),
+                   help="hierarchical: which samples are relabelled: the official order "
+                   "(default), or seeded random")
     t.add_argument("--degrade", action="store_true",
-                   help="downsample the relabelled images x0.25 (HRN's image-quality protocol)")
-    t.add_argument("--energy-fn", choices=ENERGY_FNS, default="sigmoid",
-                   help="how HRN's node logits become energies: sigmoid (paper) or identity")
-    t.add_argument("--ce-reduction", choices=("labelled", "batch"), default="labelled",
-                   help="the leaf CE over the leaf-labelled samples (paper) or over the batch")
-    t.add_argument("--recipe", choices=sorted(HRN_RECIPES),
-                   help="default: the official choice for the ratio (paper-90 at 90%%)")
-    t.add_argument("--backbone", help="default: small_cnn (synthetic) or resnet50 (real)")
+                   help="hierarchical: downsample the relabelled images x0.25 (HRN's "
+                   "image-quality protocol)")
+    t.add_argument("--energy-fn", choices=ENERGY_FNS,
+                   help="how HRN's node logits become energies: sigmoid (paper, default) or "
+                   "identity")
+    t.add_argument("--ce-reduction", choices=("labelled", "batch"),
+                   help="HRN: the leaf CE over the leaf-labelled samples (paper, default) or "
+                   "over the batch")
+    t.add_argument("--known", type=float,
+                   help="multi-label: the share of training label entries kept, in "
+                   "(0, 1] (default 0.1)")
+    t.add_argument("--embeddings", choices=EMBEDDINGS,
+                   help="multi-label: the class embeddings; default glove (VOC, COCO) or "
+                   "words (MultiShapes)")
+    t.add_argument("--glove", help="multi-label: the GloVe text file (default "
+                   "<--root>/glove/glove.6B.300d.txt)")
+    t.add_argument("--num-images", type=int, help="MultiShapes: training images")
+    t.add_argument("--recipe", choices=sorted({*HRN_RECIPES, *SARB_RECIPES}),
+                   help="hierarchical: default the official choice for the ratio (paper-90 at "
+                   "90%%); multi-label: synthetic (MultiShapes) or paper (VOC, COCO)")
+    t.add_argument("--backbone", help="default: small_cnn (synthetic), resnet50 (hierarchical, "
+                   "real) or resnet101 (multi-label, real)")
     t.add_argument("--weights", help="backbone weights: DEFAULT, IMAGENET1K_V1 (downloads once), "
-                   "HIERSHAPES_V1 or none; default: the shipped small-CNN weights for small_cnn, "
-                   "none otherwise")
+                   "HIERSHAPES_V1 or none; default: the shipped small-CNN weights for small_cnn; "
+                   "otherwise none (hierarchical) or IMAGENET1K_V1 (multi-label, as the paper)")
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float, help="one learning rate for every layer")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--samples-per-class", type=int, help="synthetic worlds only")
-    t.add_argument("--image-size", type=int, help="synthetic worlds only")
+    t.add_argument("--samples-per-class", type=int, help="HierShapes only")
+    t.add_argument("--image-size", type=int, help="the synthetic canvas; multi-label real "
+                   "datasets: the side the paper's 448-px pipeline is scaled to")
     t.add_argument("--workers", type=int, default=0)
     t.add_argument("--device")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument("--resume", action="store_true",
+                   help="hierarchical: continue the run in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("--out", required=True, help="run folder")
     e = sub.add_parser("eval", help="evaluate a trained run on its test split")
@@ -238,8 +725,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hmg`` console script and ``python -m hmglib``."""
     args = parser().parse_args(argv)
     if args.command == "train":
-        if not 0.0 <= args.relabel <= 1.0:
-            raise SystemExit(f"hmg train: --relabel {args.relabel} must be in [0, 1].")
+        if _check_kinds(args):
+            return _train_multilabel(args)
+        _check_hierarchical(args)
         return _train(args)
     return _eval(args)
 

@@ -256,6 +256,7 @@ def fit(
     progress: bool = True,
     stop_after: int | None = None,
     on_epoch_end: Callable[[int, dict], None] | None = None,
+    pass_targets: bool = False,
 ) -> FitResult:
     """Train ``model`` on ``train_data`` for ``epochs`` epochs.
 
@@ -284,6 +285,9 @@ def fit(
         stop_after: train at most this many epochs in this call (e.g. to fit a
             time slot); ``resume=True`` continues the same run later.
         on_epoch_end: ``callback(epoch, history_row)`` on rank 0.
+        pass_targets: call the model as ``model(inputs, targets)`` in training, for a
+            model whose training forward needs the labels (SARB's blends); it is
+            called as ``model(inputs)`` everywhere else.
 
     Under ``torchrun`` (``WORLD_SIZE > 1``) every rank calls :func:`fit`; it
     creates the process group if none exists (and destroys it before returning),
@@ -395,7 +399,7 @@ def fit(
                 try:
                     with torch.autocast(dev.type, dtype=amp_dtype or torch.float32,
                                         enabled=amp_dtype is not None):
-                        output = net(inputs)
+                        output = net(inputs, targets) if pass_targets else net(inputs)
                         loss, parts = _loss_parts(loss_fn(output, targets))
                 except ValueError as exc:  # an input or output refused, e.g. NaN logits
                     raise ValueError(f"at epoch {epoch}, step {step} (both 0-based): {exc} "
@@ -488,6 +492,8 @@ def fit(
 # ------------------------------------------------------------------ predict
 def _cat(items: Sequence[Any]) -> Any:
     first = items[0]
+    if first is None and all(i is None for i in items):  # an optional output left empty
+        return None
     if isinstance(first, torch.Tensor):
         return torch.cat(list(items), dim=0)
     if dataclasses.is_dataclass(first):

@@ -43,16 +43,32 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from hmglib import alternation, atomic, engine, metrics, profile
-from hmglib.data import CoarsenedDataset, HierShapes, coarsen_labels
+from hmglib import alternation, atomic, blending, engine, metrics, profile
+from hmglib.data import (
+    CoarsenedDataset,
+    HierShapes,
+    MultiShapes,
+    coarsen_labels,
+    drop_labels,
+    empirical_cooccurrence,
+)
+from hmglib.data.embeddings import onehot_word_embeddings
+from hmglib.hierarchy import LabelTree
 from hmglib.losses import get_loss
 from hmglib.models import SmallCNN, build_backbone, get_model, list_models, model_loss
 from hmglib.models.racnn import attention_crop, square_around
 from hmglib.probability import ENERGY_FNS
-from hmglib.recipes import HRN_RECIPES, RACNN_RECIPES, hrn_optimizer, hrn_recipe_name
+from hmglib.recipes import (
+    HRN_RECIPES,
+    RACNN_RECIPES,
+    SARB_RECIPES,
+    hrn_optimizer,
+    hrn_recipe_name,
+)
 
-__all__ = ["HierRun", "ZoomRun", "ZOOM_METHODS", "profile_run", "profile_zoom", "profile_seeds",
-           "run_hier", "run_zoom", "run_many", "run_key",
+__all__ = ["HierRun", "ZoomRun", "ZOOM_METHODS", "BlendRun", "BLEND_METHODS", "profile_run",
+           "profile_zoom", "profile_blend", "profile_seeds", "run_hier", "run_zoom", "run_blend",
+           "run_many", "run_key", "blend_model", "blend_sweep",
            "cache_dir", "results_frame", "gradient_norms", "RUN_DEPENDENCIES", "PROFILE_SIZES",
            "PROFILE_SEEDS", "HRN_LOSSES"]
 
@@ -66,6 +82,8 @@ RUN_DEPENDENCIES: tuple[str, ...] = (
     "hmglib.models.hrn", "hmglib.models.baselines", "hmglib.models.registry",
     "hmglib.checks", "hmglib.data.protocols", "hmglib.data.synthetic.render",
     "hmglib.data.synthetic.hier_shapes", "hmglib.models.racnn", "hmglib.alternation",
+    "hmglib.data.synthetic.multi_shapes", "hmglib.data.embeddings", "hmglib.models.sarb",
+    "hmglib.blending",
 )
 
 
@@ -247,6 +265,113 @@ def profile_zoom(**overrides) -> ZoomRun:
     return ZoomRun(**{**dataclasses.asdict(profile.current().zoom), **overrides})
 
 
+#: The methods of a :class:`BlendRun`: SARB with both blends, with ILRB or PLRB
+#: alone, SARB's loss without any blend (the control that separates the blends
+#: from the contrastive term), the SSGRL-style baseline (the same CSRL and graph,
+#: no blend, the partial BCE only), the linear baseline with the partial BCE, and
+#: the linear baseline that calls every unknown label negative.
+BLEND_METHODS = ("sarb", "ilrb", "plrb", "sarb-no-blend", "ssgrl", "linear",
+                 "linear-negative")
+
+
+@dataclass(frozen=True)
+class BlendRun:
+    """One multi-label run with partial labels on MultiShapes.
+
+    The small CNN pretrained on the synthetic pretraining world is the backbone;
+    its first ``frozen`` layers stay fixed (the paper freezes ResNet-101 up to
+    layer3), so their output is computed once per run and the run trains the
+    rest: the last block and the method's head. With no augmentation in the
+    synthetic recipe this is the same as running the frozen layers every step.
+
+    Attributes:
+        method: one of :data:`BLEND_METHODS`.
+        known: the share of training labels kept (each entry independently,
+            :func:`~hmglib.data.drop_labels`); 1.0 is the fully labelled reference.
+        recipe: a name in :data:`~hmglib.recipes.SARB_RECIPES`.
+        num_images, test_images: MultiShapes training and test images (the test
+            labels are complete).
+        image_size, num_classes, group_size, cohesion: the world.
+        epochs, blend_start, prototype_every, num_prototypes: the schedule.
+        feature_dim, hidden: SARB's ``D`` and attention width ``H``.
+        embeddings: ``"words"`` (fixed one-hot word embeddings of the class names:
+            :func:`~hmglib.data.embeddings.onehot_word_embeddings`) or ``"learned"``.
+        frozen: leading layers of the small CNN kept fixed (8: its first two
+            blocks, each conv, BatchNorm, ReLU, pool).
+        width, weights: the small CNN's width and weights (``None``: random).
+        seed: seeds the world, the hidden labels, the initialisation and the
+            data order.
+    """
+
+    method: str = "sarb"
+    known: float = 0.1
+    recipe: str = "synthetic"
+    num_images: int = 384
+    test_images: int = 400
+    image_size: int = 64
+    num_classes: int = 12
+    group_size: int = 3
+    cohesion: float = 0.8
+    epochs: int = 12
+    blend_start: int = 3
+    prototype_every: int = 3
+    num_prototypes: int = 4
+    feature_dim: int = 64
+    hidden: int = 16
+    embeddings: str = "words"
+    frozen: int = 8
+    width: int = 16
+    weights: str | None = "DEFAULT"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in BLEND_METHODS:
+            raise ValueError(f"BlendRun: method '{self.method}' is not one of {BLEND_METHODS}.")
+        if self.recipe not in SARB_RECIPES:
+            raise ValueError(f"BlendRun: recipe '{self.recipe}' is not one of "
+                             f"{sorted(SARB_RECIPES)}.")
+        if self.embeddings not in ("words", "learned"):
+            raise ValueError(f"BlendRun: embeddings '{self.embeddings}' must be 'words' or "
+                             "'learned'.")
+        if not 0.0 < float(self.known) <= 1.0:
+            raise ValueError(f"BlendRun: known={self.known} must be in (0, 1].")
+
+
+def profile_blend(**overrides) -> BlendRun:
+    """A :class:`BlendRun` sized for the current profile
+    (:attr:`hmglib.profile.Profile.blend`, without its ``known`` shares), with
+    ``overrides``."""
+    sizes = dataclasses.asdict(profile.current().blend)
+    sizes.pop("known")
+    return BlendRun(**{**sizes, **overrides})
+
+
+def blend_sweep(known: Sequence[float] | None = None,
+                seeds: Sequence[int] | None = None) -> list[BlendRun]:
+    """The representation-blending chapter's runs, sized for the current profile.
+
+    For every seed: SARB, the SSGRL-style and the linear baseline, and the linear
+    baseline with unknowns called negative, at every known share; the SSGRL-style
+    and linear baselines with every label known (1.0); and at the smallest known
+    share the ablations ILRB only, PLRB only and no blend. Seed-major, so parallel
+    workers share each seed's frozen inputs.
+
+    Args:
+        known: the known shares (default: the profile's :attr:`BlendSizes.known`).
+        seeds: default :func:`profile_seeds`.
+    """
+    known = tuple(profile.current().blend.known if known is None else known)
+    runs = []
+    for seed in (profile_seeds() if seeds is None else seeds):
+        for share in known:
+            runs += [profile_blend(method=m, known=share, seed=seed)
+                     for m in ("sarb", "ssgrl", "linear", "linear-negative")]
+        runs += [profile_blend(method=m, known=1.0, seed=seed) for m in ("ssgrl", "linear")]
+        runs += [profile_blend(method=m, known=min(known), seed=seed)
+                 for m in ("ilrb", "plrb", "sarb-no-blend")]
+    return runs
+
+
 # ------------------------------------------------------------------ the cache
 def _dependency_files() -> list[Path]:
     files = [Path(inspect.getfile(import_module(name))) for name in RUN_DEPENDENCIES]
@@ -279,16 +404,21 @@ def _source_digest() -> str:
         h.update(_code_of(path.read_text("utf-8")).encode() if path.suffix == ".py"
                  else path.read_bytes())
     for fn in (_Rendered, _world, _model, _loss, _train_and_test,  # this module's part
-               _zoom_world, _object_boxes, _reference_view, _train_and_test_zoom):
+               _zoom_world, _object_boxes, _reference_view, _train_and_test_zoom,
+               _Features, _blend_family, _blend_world, _frozen_inputs, _blend_inputs,
+               blend_model, _scores,
+               _train_and_test_blend):
         h.update(_code_of(inspect.getsource(fn)).encode())
     return h.hexdigest()[:16]
 
 
-def run_key(run: HierRun | ZoomRun) -> str:
+def run_key(run: HierRun | ZoomRun | BlendRun) -> str:
     """The cache key of ``run``: its kind, its fields and the digest of what it executes."""
     fields = dataclasses.asdict(run)
     if isinstance(run, ZoomRun):
         fields["kind"] = "zoom"
+    elif isinstance(run, BlendRun):
+        fields["kind"] = "blend"
     blob = json.dumps({"run": fields, "src": _source_digest()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -466,7 +596,151 @@ def run_zoom(run: ZoomRun, use_cache: bool = True) -> dict:
     return {**result, "cached": False}
 
 
-def _from_cache(run: HierRun | ZoomRun) -> dict | None:
+# ------------------------------------------------------------------ one blend run
+class _Features(Dataset):
+    """Pre-computed inputs with partial labels: ``(x[i], labels[i])``."""
+
+    def __init__(self, x: torch.Tensor, labels: torch.Tensor) -> None:
+        self.x, self.labels = x, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[index], self.labels[index]
+
+
+def _blend_family(method: str) -> str:
+    """The registered model a :data:`BLEND_METHODS` entry builds."""
+    return {"ilrb": "sarb", "plrb": "sarb", "sarb-no-blend": "sarb",
+            "linear-negative": "linear"}.get(method, method)
+
+
+def _blend_world(run: BlendRun) -> tuple[MultiShapes, MultiShapes]:
+    world = dict(num_classes=run.num_classes, group_size=run.group_size,
+                 cohesion=run.cohesion, image_size=run.image_size, seed=run.seed)
+    return (MultiShapes("train", num_images=run.num_images, **world),
+            MultiShapes("test", num_images=run.test_images, **world))
+
+
+def _frozen_inputs(run: BlendRun, world: MultiShapes, cnn: SmallCNN) -> torch.Tensor:
+    """``(N, c, h, w)``: the frozen layers' output of every image of ``world``."""
+    images = torch.stack([world[i][0] for i in range(len(world))])  # (N, 3, S, S)
+    with torch.no_grad():
+        return torch.cat([cnn.features[:run.frozen](images[i:i + 256])
+                          for i in range(0, len(images), 256)])  # (N, c, h, w)
+
+
+#: The fields of a :class:`BlendRun` that its frozen inputs depend on.
+_INPUT_FIELDS = ("num_images", "test_images", "image_size", "num_classes", "group_size",
+                 "cohesion", "frozen", "width", "weights", "seed")
+
+
+@functools.lru_cache(maxsize=4)
+def _blend_inputs(run: BlendRun) -> tuple[torch.Tensor, torch.Tensor]:
+    """The frozen layers' outputs of the training and test images, cached in this
+    process for runs that differ only in fields outside :data:`_INPUT_FIELDS`
+    (``run`` carries those fields and defaults elsewhere)."""
+    train_world, test_world = _blend_world(run)
+    cnn = build_backbone("small_cnn", weights=run.weights, width=run.width).eval()
+    return _frozen_inputs(run, train_world, cnn), _frozen_inputs(run, test_world, cnn)
+
+
+def blend_model(run: BlendRun, labels: torch.Tensor,
+                class_names: Sequence[str]) -> tuple[torch.nn.Module, SmallCNN]:
+    """``(model, cnn)``: the run's model over the small CNN's trainable layers, and the
+    pretrained small CNN whose first ``run.frozen`` layers feed it.
+
+    Args:
+        run: the run.
+        labels: ``(N, C)`` partial training labels (the graph's adjacency).
+        class_names: the ``C`` class names (the word embeddings).
+    """
+    cnn = build_backbone("small_cnn", weights=run.weights, width=run.width).eval()
+    trainable = torch.nn.Sequential(*list(cnn.features)[run.frozen:])
+    trainable.out_channels = cnn.out_channels
+    tree = LabelTree.flat(class_names)
+    name = _blend_family(run.method)
+    if name == "linear":
+        return get_model(name, tree, backbone=trainable), cnn
+    options = dict(embeddings=(onehot_word_embeddings(class_names)
+                               if run.embeddings == "words" else None),
+                   embed_dim=run.num_classes, adjacency=empirical_cooccurrence(labels),
+                   feature_dim=run.feature_dim, hidden=run.hidden)
+    if name == "sarb":
+        options.update(ilrb=run.method in ("sarb", "ilrb"), plrb=run.method in ("sarb", "plrb"),
+                       num_prototypes=run.num_prototypes)
+    return get_model(name, tree, backbone=trainable, **options), cnn
+
+
+def _scores(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    outputs, _ = engine.predict(model, _Features(x, torch.zeros(len(x), 1)))
+    return outputs.probabilities()  # (N, C)
+
+
+def _train_and_test_blend(run: BlendRun) -> dict:
+    train_world, test_world = _blend_world(run)
+    labels = drop_labels(train_world.targets, run.known, seed=run.seed)  # (N, C)
+    # before the seed: whether this process has them cached must not matter
+    x_train, x_test = _blend_inputs(BlendRun(**{f: getattr(run, f) for f in _INPUT_FIELDS}))
+    engine.seed_everything(run.seed)
+    model, _ = blend_model(run, labels, train_world.class_names)
+    recipe = dataclasses.replace(SARB_RECIPES[run.recipe], epochs=run.epochs, frozen=0,
+                                 blend_start=run.blend_start,
+                                 prototype_every=run.prototype_every)
+    family = _blend_family(run.method)
+    options = ({"unknown": "negative"} if run.method == "linear-negative" else
+               {"lam": recipe.lam} if family == "sarb" else {})
+    loss = get_loss(model_loss(family), None, **options)
+    fitted = blending.fit_sarb(model, _Features(x_train, labels), recipe, loss=loss,
+                               seed=run.seed)
+    result = {"test": metrics.multilabel_report(_scores(model, x_test), test_world.targets),
+              "train": metrics.multilabel_report(_scores(model, x_train), train_world.targets),
+              "history": fitted.history,
+              "steps": [round(row["loss"], 5) for row in fitted.steps],
+              "steps_cls": [round(row["cls"], 5) for row in fitted.steps],
+              "prototype_epochs": fitted.prototype_epochs,
+              "known_share": float((labels != 0).float().mean())}
+    if hasattr(model, "prototypes"):
+        model.eval()
+        with torch.no_grad():
+            feats, att = model.category_features(x_test[:64])  # (64, C, D), (64, C, h, w)
+        result["attention"] = att[:6].tolist()
+        present = test_world.targets[:64].nonzero()  # (M, 2): image, class
+        result["features"] = feats[present[:, 0], present[:, 1]].tolist()  # (M, D)
+        result["feature_classes"] = present[:, 1].tolist()
+        result["prototypes"] = model.prototypes.tolist()
+        result["prototype_counts"] = model.prototype_counts.tolist()
+    return result
+
+
+def run_blend(run: BlendRun, use_cache: bool = True) -> dict:
+    """Train and test one :class:`BlendRun` (or read it from the cache).
+
+    Returns:
+        A dict with keys ``run`` (its fields), ``test`` and ``train``
+        (:func:`~hmglib.metrics.multilabel_report` on the test images and on the
+        training images, both against their complete labels), ``history`` and
+        ``steps`` (:class:`~hmglib.blending.SARBFit`'s per-epoch rows and per-step
+        total losses), ``steps_cls`` (each step's partial BCE of the original
+        features' scores), ``prototype_epochs``, ``known_share`` (the share of known
+        training entries), for the CSRL models ``attention`` (the first 6 test
+        images' maps, ``(6, C, h, w)``), ``features`` and ``feature_classes`` (the
+        category features of the classes present in the first 64 test images),
+        ``prototypes`` and ``prototype_counts``; and ``seconds``, ``key``, ``cached``.
+    """
+    cached = _from_cache(run) if use_cache else None
+    if cached is not None:
+        return cached
+    key = run_key(run)
+    t0 = time.perf_counter()
+    result = {"run": dataclasses.asdict(run), "key": key, **_train_and_test_blend(run),
+              "seconds": time.perf_counter() - t0}
+    atomic.write_json(cache_dir() / f"{key}.json", result)
+    return {**result, "cached": False}
+
+
+def _from_cache(run: HierRun | ZoomRun | BlendRun) -> dict | None:
     """The cached result of ``run`` (marked ``cached``), or ``None``."""
     path = cache_dir() / f"{run_key(run)}.json"
     return {**json.loads(path.read_text()), "cached": True} if path.is_file() else None
@@ -509,13 +783,15 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _run_uncached(run: HierRun | ZoomRun) -> dict:
+def _run_uncached(run: HierRun | ZoomRun | BlendRun) -> dict:
     if isinstance(run, ZoomRun):
         return run_zoom(run, use_cache=False)
+    if isinstance(run, BlendRun):
+        return run_blend(run, use_cache=False)
     return run_hier(run, use_cache=False)
 
 
-def run_many(runs: Sequence[HierRun | ZoomRun], workers: int | None = None,
+def run_many(runs: Sequence[HierRun | ZoomRun | BlendRun], workers: int | None = None,
              use_cache: bool = True) -> list[dict]:
     """Run a sweep: the results of ``runs``, in order.
 
@@ -526,17 +802,17 @@ def run_many(runs: Sequence[HierRun | ZoomRun], workers: int | None = None,
     are forked on Linux and spawned elsewhere (where a script calling this
     needs the usual ``if __name__ == "__main__":`` guard). Every run is cached as
     it finishes, so an interrupted sweep resumes where it stopped. Results are identical to
-    :func:`run_hier`'s (:func:`run_zoom`'s) for each run (each run seeds everything
-    it draws). Runs of both kinds may be mixed.
+    :func:`run_hier`'s (:func:`run_zoom`'s, :func:`run_blend`'s) for each run (each
+    run seeds everything it draws). Runs of every kind may be mixed.
 
     Raises:
-        ValueError: ``workers`` below 1, or a run that is neither a :class:`HierRun`
-            nor a :class:`ZoomRun`.
+        ValueError: ``workers`` below 1, or a run that is not a :class:`HierRun`, a
+            :class:`ZoomRun` or a :class:`BlendRun`.
     """
     for i, run in enumerate(runs):
-        if not isinstance(run, (HierRun, ZoomRun)):
-            raise ValueError(f"run_many: runs[{i}] is a {type(run).__name__}, not a HierRun "
-                             "or a ZoomRun.")
+        if not isinstance(run, (HierRun, ZoomRun, BlendRun)):
+            raise ValueError(f"run_many: runs[{i}] is a {type(run).__name__}, not a HierRun, "
+                             "a ZoomRun or a BlendRun.")
     if workers is None:
         workers = _default_workers()
     if workers < 1:

@@ -146,6 +146,18 @@ class LabelTree:
 
     # ------------------------------------------------------------------ build
     @classmethod
+    def flat(cls, names: Iterable[str], level_name: str = "class") -> LabelTree:
+        """A one-level tree: the ``C`` classes of a multi-label task (SARB), in order.
+
+        ``LabelTree.flat(["cat", "dog"])`` has nodes ``0..C-1`` at the one level
+        ``level_name``; multi-label models take it as their ``tree``.
+
+        Raises:
+            LabelTreeError: as :meth:`from_paths` (no names, an empty or repeated name).
+        """
+        return cls.from_paths([[n] for n in names], [level_name])
+
+    @classmethod
     def from_paths(
         cls, paths: Iterable[Sequence[str]], level_names: Sequence[str]
     ) -> LabelTree:

@@ -67,6 +67,8 @@ __all__ = [
     "MaxConstraintLossOutput",
     "marginal_nll", "hrn_loss", "leaf_cross_entropy", "per_level_cross_entropy",
     "max_constraint_loss", "rank_loss", "RACNNLoss", "RACNNLossOutput", "RACNN_TERMS",
+    "partial_bce", "prototype_contrastive_loss", "SARBLoss", "PartialBCELoss",
+    "MultiLabelLossOutput", "SARB_TERMS",
 ]
 
 
@@ -700,6 +702,183 @@ class RACNNLoss(TreeLoss):
         return f"tree={self.tree!r}, margin={self.margin}, terms={self.terms!r}"
 
 
+# ------------------------------------------------------------------ multi-label (SARB)
+def _partial_inputs(fn: str, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.dim() != 2:
+        raise TypeError(f"{fn}: logits must be a (B, C) float tensor.")
+    targets = torch.as_tensor(targets, device=logits.device)
+    if tuple(targets.shape) != tuple(logits.shape):
+        raise ValueError(f"{fn}: targets have shape {tuple(targets.shape)}, logits "
+                         f"{tuple(logits.shape)}; they must match (B, C).")
+    check_finite(logits, f"{fn}: logits", "logits")
+    ok = (targets == -1) | ((targets >= 0) & (targets <= 1))
+    if not bool(ok.all()):
+        raise ValueError(f"{fn}: targets must be -1 (known negative), 0 (unknown), 1 (known "
+                         f"positive) or a soft positive in (0, 1]; found "
+                         f"{targets[~ok][:5].tolist()}.")
+    return targets
+
+
+def partial_bce(logits: torch.Tensor, targets: torch.Tensor,
+                unknown: str = "ignore") -> torch.Tensor:
+    """Partial binary cross-entropy: the mean over the *known* entries only.
+
+    ``loss = mean over known (b, c) of -[t log sigmoid(z) + (1 - t) log(1 - sigmoid(z))]``,
+    computed stably as ``softplus(z) - t z``, with ``t = 1`` for a known positive,
+    ``t = 0`` for a known negative and ``t`` itself for a soft positive (a blended
+    target ``1 - alpha``); gradients reach a soft target too, so a learnable
+    ``alpha`` learns through it.
+
+    Args:
+        logits: ``(B, C)`` float.
+        targets: ``(B, C)``: ``-1`` known negative, ``0`` unknown, ``1`` known
+            positive, or a soft positive in ``(0, 1)``.
+        unknown: ``"ignore"`` (the partial BCE) or ``"negative"`` (the naive
+            alternative: every unknown counted as a known negative).
+
+    Returns:
+        A scalar: 0 (attached to the graph) when no entry is known.
+
+    Raises:
+        TypeError, ValueError: logits that are not ``(B, C)`` float or not finite,
+            targets of another shape or with other values, an unknown ``unknown``.
+    """
+    fn = "partial_bce"
+    _check_choice(fn, "unknown", unknown, ("ignore", "negative"),
+                  " ('ignore': the partial BCE; 'negative': unknowns as negatives)")
+    targets = _partial_inputs(fn, logits, targets)
+    known = torch.ones_like(logits, dtype=torch.bool) if unknown == "negative" else targets != 0
+    t = targets.to(logits.dtype).clamp(min=0)  # (B, C): -1 -> 0
+    per_entry = F.softplus(logits) - t * logits  # (B, C)
+    n = known.sum()
+    if int(n) == 0:
+        return _empty_mean(logits)
+    return (per_entry * known).sum() / n
+
+
+def prototype_contrastive_loss(features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """SARB's contrastive loss on category features.
+
+    For every class ``c`` and every pair of images ``n != m`` of the batch whose
+    labels of ``c`` are both known: ``1 - cos(f_c^n, f_c^m)`` when both are
+    positive (pulled together), ``1 + cos(f_c^n, f_c^m)`` otherwise (a pair
+    involving a negative is pushed apart); the mean over all such (pair, class).
+    Unknown entries take no part. (The paper does not state the normalisation;
+    this mean keeps the term in ``[0, 2]``, and SARB weighs it by ``lambda = 0.05``.)
+
+    Args:
+        features: ``(B, C, D)`` float.
+        targets: ``(B, C)`` partial labels in ``{1, 0, -1}``.
+
+    Returns:
+        A scalar in ``[0, 2]``; 0 (attached to the graph) when no pair is known.
+    """
+    fn = "prototype_contrastive_loss"
+    if not isinstance(features, torch.Tensor) or features.dim() != 3:
+        raise TypeError(f"{fn}: features must be a (B, C, D) float tensor.")
+    targets = torch.as_tensor(targets, device=features.device)
+    if tuple(targets.shape) != tuple(features.shape[:2]):
+        raise ValueError(f"{fn}: targets have shape {tuple(targets.shape)}; expected (B, C) = "
+                         f"{tuple(features.shape[:2])}.")
+    bad = ~((targets == 1) | (targets == 0) | (targets == -1))
+    if bool(bad.any()):
+        raise ValueError(f"{fn}: targets must hold only 1, 0 and -1; found "
+                         f"{targets[bad][:5].tolist()}.")
+    f = F.normalize(features.transpose(0, 1), dim=-1)  # (C, B, D)
+    cos = f @ f.transpose(1, 2)  # (C, B, B)
+    y = targets.T  # (C, B)
+    known = (y != 0)[:, :, None] & (y != 0)[:, None, :]  # (C, B, B)
+    known &= ~torch.eye(y.shape[1], dtype=torch.bool, device=y.device)[None]
+    both_pos = (y == 1)[:, :, None] & (y == 1)[:, None, :]  # (C, B, B)
+    per_pair = torch.where(both_pos, 1 - cos, 1 + cos)  # (C, B, B)
+    n = known.sum()
+    if int(n) == 0:
+        return _empty_mean(features)
+    return (per_pair * known).sum() / n
+
+
+class MultiLabelLossOutput(NamedTuple):
+    """The parts of a multi-label loss (:class:`SARBLoss`, :class:`PartialBCELoss`)."""
+
+    #: what to back-propagate: ``cls + instance + prototype + lam * contrastive``
+    #: (the chosen terms).
+    total: torch.Tensor
+    #: the partial BCE of the original features' scores.
+    cls: torch.Tensor
+    #: the partial BCE of the ILRB-blended scores (0 without them).
+    instance: torch.Tensor
+    #: the partial BCE of the PLRB-blended scores (0 without them).
+    prototype: torch.Tensor
+    #: :func:`prototype_contrastive_loss` (unweighted; 0 without features).
+    contrastive: torch.Tensor
+
+
+#: The terms of :class:`SARBLoss`.
+SARB_TERMS = ("cls", "instance", "prototype", "contrastive")
+
+
+class SARBLoss(nn.Module):
+    """SARB's loss on a :class:`~hmglib.models.sarb.MultiLabelOutput`:
+    ``L = l(y, s) + l(y_ILRB, s_ILRB) + l(y_PLRB, s_PLRB) + lam * L_cst`` with ``l``
+    the :func:`partial_bce` and ``L_cst`` the :func:`prototype_contrastive_loss`.
+
+    Args:
+        tree: unused (multi-label targets are ``(B, C)`` partial labels); accepted
+            so that :func:`get_loss` builds every loss alike.
+        lam: the contrastive weight (0.05 in the paper).
+        terms: which of :data:`SARB_TERMS` ``.total`` sums (all are logged).
+        unknown: ``"ignore"`` (partial BCE) or ``"negative"`` (see :func:`partial_bce`).
+    """
+
+    def __init__(self, tree: LabelTree | None = None, *, lam: float = 0.05,
+                 terms: Sequence[str] = SARB_TERMS, unknown: str = "ignore") -> None:
+        super().__init__()
+        if not float(lam) >= 0:
+            raise ValueError(f"SARBLoss: lam={lam} must be >= 0.")
+        terms = tuple(terms)
+        if not terms or any(t not in SARB_TERMS for t in terms) or len(set(terms)) < len(terms):
+            raise ValueError(f"SARBLoss: terms={terms!r}; choose a non-empty subset of "
+                             f"{SARB_TERMS}, each term once.")
+        _check_choice("SARBLoss", "unknown", unknown, ("ignore", "negative"),
+                      " (see partial_bce)")
+        self.tree, self.lam, self.terms, self.unknown = tree, float(lam), terms, unknown
+
+    def forward(self, output: Any, targets: torch.Tensor) -> MultiLabelLossOutput:
+        """:class:`MultiLabelLossOutput` of a batch."""
+        logits = _output_field(type(self).__name__, output, "logits", "MultiLabelOutput")
+        cls = partial_bce(logits, targets, self.unknown)
+        zero = _empty_mean(logits)
+
+        def blended(scores: torch.Tensor | None, soft: torch.Tensor | None) -> torch.Tensor:
+            return zero if scores is None else partial_bce(scores, soft)
+
+        inst = blended(getattr(output, "instance_logits", None),
+                       getattr(output, "instance_targets", None))
+        proto = blended(getattr(output, "prototype_logits", None),
+                        getattr(output, "prototype_targets", None))
+        feats = getattr(output, "features", None)
+        cst = zero if feats is None else prototype_contrastive_loss(feats, targets)
+        parts = {"cls": cls, "instance": inst, "prototype": proto, "contrastive": self.lam * cst}
+        total = sum((parts[t] for t in self.terms[1:]), parts[self.terms[0]])
+        return MultiLabelLossOutput(total, cls, inst, proto, cst)
+
+    def extra_repr(self) -> str:
+        return f"lam={self.lam}, terms={self.terms!r}, unknown={self.unknown!r}"
+
+
+class PartialBCELoss(SARBLoss):
+    """The baselines' loss: the :func:`partial_bce` of the scores alone
+    (``SARBLoss(terms=("cls",))``; the other parts are still logged).
+
+    Args:
+        tree: unused (see :class:`SARBLoss`).
+        unknown: ``"ignore"`` (partial BCE) or ``"negative"`` (unknowns as negatives).
+    """
+
+    def __init__(self, tree: LabelTree | None = None, *, unknown: str = "ignore") -> None:
+        super().__init__(tree, terms=("cls",), unknown=unknown)
+
+
 # ------------------------------------------------------------------ by name
 _LOSSES: dict[str, type[nn.Module]] = {
     "hrn": HRNLoss,
@@ -707,6 +886,8 @@ _LOSSES: dict[str, type[nn.Module]] = {
     "per-level-ce": PerLevelCrossEntropyLoss,
     "max-constraint": MaxConstraintLoss,
     "racnn": RACNNLoss,
+    "sarb": SARBLoss,
+    "partial-bce": PartialBCELoss,
 }
 
 
@@ -715,7 +896,7 @@ def list_losses() -> list[str]:
     return sorted(_LOSSES)
 
 
-def get_loss(name: str, tree: LabelTree, **config: Any) -> nn.Module:
+def get_loss(name: str, tree: LabelTree | None, **config: Any) -> nn.Module:
     """The loss ``name`` over ``tree``, called as ``loss(output, targets)``.
 
     Args:
@@ -723,7 +904,9 @@ def get_loss(name: str, tree: LabelTree, **config: Any) -> nn.Module:
             :func:`~hmglib.models.registry.model_loss` of its name.
         tree: the label tree.
         **config: the loss's options (``HRNLoss``: ``energy_fn``, ``ce_reduction``,
-            ``terms``; ``RACNNLoss``: ``margin``, ``terms``; the others take none).
+            ``terms``; ``RACNNLoss``: ``margin``, ``terms``; ``SARBLoss``: ``lam``,
+            ``terms``, ``unknown``; ``PartialBCELoss``: ``unknown``; the others take
+            none). A multi-label loss ignores ``tree`` (pass ``None``).
 
     Raises:
         ValueError: an unknown name or option (the message lists the valid ones).

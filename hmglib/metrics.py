@@ -27,6 +27,16 @@ Attention (RA-CNN, chapter 5):
   whose true-class probability rises from scale to scale, each scale's species
   prediction lifted to the coarser levels of a tree, and the localisation of
   every scale's region against object and part boxes.
+
+Multi-label recognition (SARB, chapter 6; test labels are complete, in {0, 1}):
+
+* :func:`average_precision` — per-class average precision (%), scikit-learn's
+  step-wise definition (tied scores form one threshold), vectorised over
+  classes;
+* :func:`mean_average_precision` — mAP (%), the mean over the classes that have
+  a positive test label;
+* :func:`multilabel_report` — mAP with the overall (OP, OR, OF1) and per-class
+  (CP, CR, CF1) precision, recall and F1 at a probability threshold.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ from collections.abc import Sequence
 import torch
 from sklearn.metrics import average_precision_score
 
+from hmglib.checks import check_real
 from hmglib.hierarchy import LabelTree
 from hmglib.models.hrn import HRNOutput
 from hmglib.models.racnn import RACNNOutput, boxes_to_xyxy
@@ -51,6 +62,9 @@ __all__ = [
     "box_iou_pairs",
     "centre_hits",
     "attention_report",
+    "average_precision",
+    "mean_average_precision",
+    "multilabel_report",
 ]
 
 RULES = ("paper", "marginal")
@@ -413,4 +427,222 @@ def attention_report(
                 out[f"IoU/{name}/scale {s + 1}"] = float(box_iou_pairs(region, gt).mean())
                 out[f"hit/{name}/scale {s + 1}"] = 100.0 * float(
                     centre_hits(region, gt).double().mean())
+    return out
+
+
+# ---------------------------------------------------------------- multi-label
+def _as_tensor(x: object, fn: str, what: str) -> torch.Tensor:
+    """``x`` as a CPU tensor cut from the autograd graph, or a ValueError."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu()
+    try:
+        return torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{fn}: {what} must be a tensor (N, C), got "
+                         f"{type(x).__name__}.") from err
+
+
+def _check_multilabel(scores: object, targets: object, fn: str
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``scores`` as float64 and ``targets`` as bool, both ``(N, C)`` with ``N, C >= 1``.
+
+    Scores must be finite real numbers; targets complete labels in {0, 1}.
+    """
+    scores, targets = _as_tensor(scores, fn, "scores"), _as_tensor(targets, fn, "targets")
+    for what, x in (("scores", scores), ("targets", targets)):
+        if x.is_complex() or (what == "scores" and x.dtype == torch.bool):
+            raise ValueError(f"{fn}: {what} must hold real numbers, got dtype {x.dtype}.")
+        if x.dim() != 2:
+            hint = (f"; for one class, add the class dimension with {what}[:, None]"
+                    if x.dim() == 1 else "")
+            raise ValueError(f"{fn}: {what} must be 2-D (N, C): N samples, C classes; got "
+                             f"shape {tuple(x.shape)}{hint}.")
+    if scores.shape != targets.shape:
+        raise ValueError(f"{fn}: scores {tuple(scores.shape)} and targets "
+                         f"{tuple(targets.shape)} differ; pass one score per target (N, C).")
+    if scores.numel() == 0:
+        raise ValueError(f"{fn}: scores and targets must have N >= 1 samples and C >= 1 "
+                         f"classes, got shape {tuple(scores.shape)}.")
+    scores = scores.double()  # exact for float32 and ints below 2**53: ties are kept
+    if not bool(torch.isfinite(scores).all()):
+        bad = int((~torch.isfinite(scores)).sum())
+        raise ValueError(f"{fn}: scores must be finite, but {bad} are NaN or infinite; "
+                         "check the model's outputs.")
+    return scores, _binary_targets(targets, fn)
+
+
+def _binary_targets(targets: torch.Tensor, fn: str) -> torch.Tensor:
+    """``targets`` (N, C) in {0, 1} as bool, or a ValueError naming the bad values."""
+    if targets.dtype == torch.bool:
+        return targets
+    t = targets.double()  # (N, C)
+    if bool((t == -1).any()):
+        raise ValueError(
+            f"{fn}: targets hold {int((t == -1).sum())} entries -1 (partial labels: known "
+            "negative / unknown / known positive are -1 / 0 / 1 in training). Test labels "
+            "must be complete, 1 for a positive and 0 for a negative; for partial labels "
+            "use the known entries only.")
+    bad = (t != 0) & (t != 1)  # (N, C)
+    if bool(bad.any()):
+        raise ValueError(f"{fn}: targets must be complete labels in {{0, 1}}, but "
+                         f"{int(bad.sum())} entries are not (e.g. "
+                         f"{targets[bad][:5].tolist()}).")
+    return t == 1
+
+
+def _average_precision(scores: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+    """Per-class AP (%) of checked ``(N, C)`` float64 scores and bool targets.
+
+    Each class's scores are sorted from high to low; every run of tied scores is
+    one threshold. AP is the mean, over the positives, of the precision at the
+    threshold that first admits them (the end of their run of ties), which is
+    ``sum_n (R_n - R_{n-1}) P_n`` written per positive.
+    """
+    n = scores.shape[0]
+    ranked, order = scores.sort(dim=0, descending=True)  # (N, C) each
+    hit = positive.gather(0, order).double()  # (N, C) 1 where the ranked sample is positive
+    rank = torch.arange(1, n + 1, dtype=torch.float64)[:, None]  # (N, 1)
+    precision = hit.cumsum(0) / rank  # (N, C) precision of the top 1..N
+    last = torch.ones_like(positive)  # (N, C) the last sample of a run of ties
+    last[:-1] = ranked[:-1] != ranked[1:]
+    index = torch.arange(n)[:, None].expand_as(last)  # (N, C)
+    end = torch.where(last, index, n).flip(0).cummin(0).values.flip(0)  # (N, C) run's end
+    at_threshold = precision.gather(0, end)  # (N, C)
+    positives = hit.sum(0)  # (C,)
+    ap = 100.0 * (hit * at_threshold).sum(0) / positives.clamp(min=1)  # (C,)
+    return torch.where(positives > 0, ap, torch.full_like(ap, float("nan")))
+
+
+def average_precision(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per-class average precision (AP) in %, scikit-learn's definition.
+
+    For one class, with the distinct scores taken as thresholds from high to
+    low, ``AP = sum_n (R_n - R_{n-1}) P_n``: ``P_n`` and ``R_n`` are the
+    precision and recall of predicting positive every sample scored at or above
+    the ``n``-th threshold, ``R_0 = 0``. Tied scores are one threshold (no
+    interpolation, no arbitrary order among ties), as
+    :func:`sklearn.metrics.average_precision_score`, computed for all classes
+    at once.
+
+    Args:
+        scores: ``(N, C)`` real scores, ``N, C >= 1``: logits, probabilities or
+            any score where higher means more likely; finite.
+        targets: ``(N, C)`` complete labels in {0, 1} (bool, int or float): 1 for a
+            positive. Partial labels (-1) are refused.
+
+    Returns:
+        ``(C,)`` float64 in ``[0, 100]``; NaN for a class without a positive
+        target (AP is undefined there).
+
+    Raises:
+        ValueError: inputs that are not 2-D with the same shape, empty, non-finite
+            scores, or targets other than 0 and 1 (the message names the input).
+    """
+    scores, positive = _check_multilabel(scores, targets, "average_precision")
+    return _average_precision(scores, positive)
+
+
+def _mean_over_scored(ap: torch.Tensor, fn: str) -> float:
+    """The mean of the non-NaN entries of ``ap`` (C,), or a ValueError if there are none."""
+    scored = ~torch.isnan(ap)  # (C,)
+    if not bool(scored.any()):
+        raise ValueError(f"{fn}: no class has a positive target among the given samples, so "
+                         "mAP is undefined; evaluate on a test set in which some class has a "
+                         "positive (targets == 1).")
+    return float(ap[scored].mean())
+
+
+def mean_average_precision(scores: torch.Tensor, targets: torch.Tensor) -> float:
+    """Mean average precision (mAP) in %: :func:`average_precision` averaged over classes.
+
+    Classes without a positive target are left out (their AP is undefined), as
+    the VOC protocol does; :func:`multilabel_report` gives the number of classes
+    used (``classes_scored``).
+
+    Args:
+        scores: ``(N, C)`` real scores (logits or probabilities; higher means more
+            likely), finite, ``N, C >= 1``.
+        targets: ``(N, C)`` complete labels in {0, 1} (bool, int or float).
+
+    Returns:
+        A float in ``[0, 100]``.
+
+    Raises:
+        ValueError: bad inputs (see :func:`average_precision`), or no class has a
+            positive target.
+    """
+    scores, positive = _check_multilabel(scores, targets, "mean_average_precision")
+    return _mean_over_scored(_average_precision(scores, positive), "mean_average_precision")
+
+
+def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    """``num / den`` elementwise, 0 where ``den == 0`` (a 0/0 precision or F1 is 0)."""
+    return torch.where(den > 0, num / den.clamp(min=1e-300), torch.zeros_like(num))
+
+
+def _f1(precision: float, recall: float) -> float:
+    """The harmonic mean of two percentages; 0 when both are 0."""
+    return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+
+
+def multilabel_report(
+    scores: torch.Tensor, targets: torch.Tensor, threshold: float = 0.5
+) -> dict[str, float]:
+    """mAP and the thresholded multi-label metrics of SARB's tables, in %.
+
+    A prediction is positive when ``score >= threshold``. With ``TP``, ``FP``
+    and ``FN`` counted at that threshold:
+
+    * overall metrics pool the counts over all ``N x C`` entries (every class):
+      ``OP = sum TP / sum (TP + FP)``, ``OR = sum TP / sum (TP + FN)``,
+      ``OF1 = 2 OP OR / (OP + OR)``;
+    * per-class metrics average each class's precision ``TP_c / (TP_c + FP_c)``
+      and recall ``TP_c / (TP_c + FN_c)`` over the classes with a positive
+      target (the same classes as mAP; recall is undefined for the others):
+      ``CP`` and ``CR``. ``CF1 = 2 CP CR / (CP + CR)`` is computed from the
+      averaged CP and CR, as the paper does, not as the mean of per-class F1s.
+
+    A precision with no predicted positive (0/0) counts as 0, and so does an F1
+    whose precision and recall are both 0.
+
+    Args:
+        scores: ``(N, C)`` probabilities in ``[0, 1]`` (apply ``torch.sigmoid`` to
+            logits first), ``N, C >= 1``.
+        targets: ``(N, C)`` complete labels in {0, 1} (bool, int or float).
+        threshold: the probability at and above which a label is predicted, in
+            ``(0, 1)``.
+
+    Returns:
+        ``{"mAP", "OP", "OR", "OF1", "CP", "CR", "CF1"}``, each a float in
+        ``[0, 100]``, and ``"classes_scored"``: the number of classes with a
+        positive target (those in mAP, CP and CR).
+
+    Raises:
+        ValueError: bad inputs (see :func:`average_precision`), scores outside
+            ``[0, 1]``, a threshold outside ``(0, 1)``, or no class has a
+            positive target.
+    """
+    fn = "multilabel_report"
+    scores, positive = _check_multilabel(scores, targets, fn)
+    threshold = check_real(fn, "threshold", threshold, 0.0, 1.0, closed_low=False,
+                           closed_high=False, hint="the probability at which a label is "
+                           "predicted, e.g. 0.5")
+    outside = (scores < 0) | (scores > 1)  # (N, C)
+    if bool(outside.any()):
+        raise ValueError(f"{fn}: scores must be probabilities in [0, 1], but "
+                         f"{int(outside.sum())} are not (e.g. {scores[outside][:3].tolist()}); "
+                         "apply torch.sigmoid to logits first.")
+    ap = _average_precision(scores, positive)  # (C,)
+    out = {"mAP": _mean_over_scored(ap, fn)}
+    predicted = scores >= threshold  # (N, C)
+    tp = (predicted & positive).sum(0).double()  # (C,)
+    n_pred, n_pos = predicted.sum(0).double(), positive.sum(0).double()  # (C,) each
+    out["OP"] = 100.0 * float(_ratio(tp.sum(), n_pred.sum()))
+    out["OR"] = 100.0 * float(_ratio(tp.sum(), n_pos.sum()))
+    out["OF1"] = _f1(out["OP"], out["OR"])
+    scored = n_pos > 0  # (C,)
+    out["CP"] = 100.0 * float(_ratio(tp, n_pred)[scored].mean())
+    out["CR"] = 100.0 * float(_ratio(tp, n_pos)[scored].mean())
+    out["CF1"] = _f1(out["CP"], out["CR"])
+    out["classes_scored"] = float(scored.sum())
     return out

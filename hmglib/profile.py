@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-__all__ = ["Profile", "RunSizes", "ZoomSizes", "PROFILES", "get", "current"]
+__all__ = ["Profile", "RunSizes", "ZoomSizes", "BlendSizes", "PROFILES", "get", "current"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,34 @@ class ZoomSizes:
 
 
 @dataclass(frozen=True)
+class BlendSizes:
+    """The sizes of one SARB run of the representation-blending chapter
+    (:class:`hmglib.experiments.BlendRun`; :func:`hmglib.experiments.profile_blend`
+    starts from them).
+
+    Attributes:
+        known: the shares of known training labels the chapter sweeps.
+        num_images, test_images: MultiShapes training and test images.
+        image_size: side of the canvas in pixels.
+        epochs, blend_start, prototype_every: the schedule
+            (:class:`~hmglib.recipes.SARBRecipe`).
+        num_prototypes: ``K`` per class.
+        feature_dim, hidden: SARB's feature width ``D`` and attention width ``H``.
+    """
+
+    known: tuple[float, ...]
+    num_images: int
+    test_images: int
+    image_size: int
+    epochs: int
+    blend_start: int
+    prototype_every: int
+    num_prototypes: int
+    feature_dim: int
+    hidden: int
+
+
+@dataclass(frozen=True)
 class Profile:
     """The sizes one run profile gives every experiment.
 
@@ -93,6 +121,8 @@ class Profile:
         cache_mib: the most memory, in MiB, that one streaming cache
             (:class:`hmglib.data.cache.CachedDataset`) may hold.
         zoom: the sizes of the attention chapter's RA-CNN runs (:class:`ZoomSizes`).
+        blend: the sizes of the representation-blending chapter's SARB runs
+            (:class:`BlendSizes`).
     """
 
     name: str
@@ -106,6 +136,7 @@ class Profile:
     seeds: tuple[int, ...]
     cache_mib: int
     zoom: ZoomSizes
+    blend: BlendSizes
 
 
 #: The run profiles by name: ``quick``, ``cpu`` and ``gpu``.
@@ -116,7 +147,11 @@ PROFILES: dict[str, Profile] = {
                      seeds=(0, 1), cache_mib=64,
                      zoom=ZoomSizes(canvas=32, input_sizes=(16, 16, 16), samples_per_class=4,
                                     scale_epochs=1, cls_epochs=1, apn_epochs=1, rounds=1,
-                                    apn_hidden=16)),
+                                    apn_hidden=16),
+                     blend=BlendSizes(known=(0.1, 0.9), num_images=64, test_images=32,
+                                      image_size=32, epochs=2, blend_start=1,
+                                      prototype_every=1, num_prototypes=2, feature_dim=16,
+                                      hidden=8)),
     "cpu": Profile("cpu", epochs=8, samples_per_class=150, image_size=64, batch_size=64,
                    num_workers=0, time_budget_s=240.0,
                    run=RunSizes(epochs=5, samples_per_class=30, image_size=32, batch_size=32),
@@ -124,7 +159,12 @@ PROFILES: dict[str, Profile] = {
                    # a 64-px canvas: scale 1 sees it at half resolution, the crops at full
                    zoom=ZoomSizes(canvas=64, input_sizes=(32, 32, 32), samples_per_class=40,
                                   scale_epochs=4, cls_epochs=3, apn_epochs=2, rounds=2,
-                                  apn_hidden=128)),
+                                  apn_hidden=128),
+                   # 64-px canvases (an 8 x 8 map, 4 x 4 after the pool), 384 images: 12 batches
+                   blend=BlendSizes(known=(0.1, 0.3, 0.5, 0.7, 0.9), num_images=384,
+                                    test_images=400, image_size=64, epochs=12, blend_start=3,
+                                    prototype_every=3, num_prototypes=4, feature_dim=64,
+                                    hidden=16)),
     # the data chapter's probes at the papers' image size: 8,100 images of 448 px
     # per split, 30 epochs (rendering at 448 px, not the GPU, bounds their time)
     "gpu": Profile("gpu", epochs=30, samples_per_class=300, image_size=448, batch_size=8,
@@ -134,7 +174,13 @@ PROFILES: dict[str, Profile] = {
                    # the paper's input sizes on a 448-px canvas
                    zoom=ZoomSizes(canvas=448, input_sizes=(448, 224, 224),
                                   samples_per_class=100, scale_epochs=10, cls_epochs=10,
-                                  apn_epochs=5, rounds=3, apn_hidden=1024)),
+                                  apn_epochs=5, rounds=3, apn_hidden=1024),
+                   # every known share of the paper's figure, the paper's schedule and
+                   # widths, on larger MultiShapes canvases
+                   blend=BlendSizes(known=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+                                    num_images=8000, test_images=2000, image_size=128,
+                                    epochs=20, blend_start=5, prototype_every=5,
+                                    num_prototypes=10, feature_dim=1024, hidden=512)),
 }
 
 

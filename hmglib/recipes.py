@@ -36,7 +36,8 @@ from torch import nn
 from torchvision.transforms import v2
 
 __all__ = ["HRNRecipe", "HRN_RECIPES", "hrn_recipe_name", "hrn_optimizer", "hrn_transforms",
-           "RACNNRecipe", "RACNN_RECIPES"]
+           "RACNNRecipe", "RACNN_RECIPES", "SARBRecipe", "SARB_RECIPES", "sarb_optimizer",
+           "sarb_transforms", "freeze_backbone"]
 
 
 @dataclass(frozen=True)
@@ -241,3 +242,134 @@ RACNN_RECIPES: dict[str, RACNNRecipe] = {
                              scale_epochs=4, apn_init_epochs=2, cls_epochs=3, apn_epochs=2,
                              rounds=2),
 }
+
+
+@dataclass(frozen=True)
+class SARBRecipe:
+    """SARB's training recipe (run by :func:`hmglib.blending.fit_sarb`).
+
+    The paper (Pu et al., AAAI 2022, implementation details): ResNet-101 with
+    conv1 … layer3 frozen, Adam (betas 0.9, 0.999, weight decay 5e-4) at 1e-5
+    divided by 10 every 10 epochs, 20 epochs, blending from epoch 5 with the
+    prototypes recomputed then and every 5 epochs, ``K = 10`` prototypes per
+    class, ``lambda = 0.05``; training images resized to 512, cropped at a random
+    size from {512, 448, 384, 320, 256}, resized to 448 and flipped; test images
+    resized to 448. The official code uses batch 8, the paper's text 16.
+
+    Attributes:
+        lr, weight_decay, betas: Adam's.
+        step_size, gamma: the step schedule (``StepLR``), per epoch.
+        epochs: training epochs.
+        batch_size: images per step.
+        blend_start: the 0-based epoch at which blending starts (epochs before it
+            train on the original features only).
+        prototype_every: PLRB's prototypes are recomputed at ``blend_start`` and
+            every ``prototype_every`` epochs after it.
+        num_prototypes: ``K`` per class.
+        lam: the contrastive loss's weight.
+        frozen: the backbone's leading modules kept frozen (their parameters fixed
+            and their BatchNorm in eval mode): ``7`` = conv1 … layer3 of a ResNet
+            (:func:`freeze_backbone`); ``"all"`` freezes the whole backbone.
+        image_size, resize, crop_sizes: the image pipeline (:func:`sarb_transforms`).
+        normalize: end the pipeline with ImageNet's mean and standard deviation
+            (the torchvision ResNets' pretraining statistics); the small CNN takes
+            images in ``[0, 1]`` as they are.
+    """
+
+    lr: float
+    weight_decay: float
+    step_size: int
+    gamma: float
+    epochs: int
+    batch_size: int
+    blend_start: int
+    prototype_every: int
+    num_prototypes: int
+    lam: float
+    frozen: int | str
+    betas: tuple[float, float] = (0.9, 0.999)
+    image_size: int = 448
+    resize: int = 512
+    crop_sizes: tuple[int, ...] = (512, 448, 384, 320, 256)
+    normalize: bool = False
+
+
+#: SARB's training recipes by name.
+SARB_RECIPES: dict[str, SARBRecipe] = {
+    "paper": SARBRecipe(lr=1e-5, weight_decay=5e-4, step_size=10, gamma=0.1, epochs=20,
+                        batch_size=8, blend_start=5, prototype_every=5, num_prototypes=10,
+                        lam=0.05, frozen=7, normalize=True),
+    # CPU: the pretrained small CNN with its first two blocks frozen (the analog of
+    # conv1 ... layer3), the rest at Adam's usual rate, no step in 12 epochs; the
+    # paper's schedule shape: blending after a quarter of the epochs, prototypes
+    # refreshed every quarter; 64-px MultiShapes canvases, no augmentation
+    "synthetic": SARBRecipe(lr=1e-3, weight_decay=1e-4, step_size=12, gamma=0.1, epochs=12,
+                            batch_size=32, blend_start=3, prototype_every=3, num_prototypes=4,
+                            lam=0.05, frozen=8, image_size=64, resize=64, crop_sizes=(64,)),
+}
+
+
+#: ImageNet's per-channel mean and standard deviation (torchvision's ResNets).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _backbone_modules(backbone: nn.Module) -> list[nn.Module]:
+    """The backbone's leading modules in order (a Sequential's children; a module
+    with a Sequential ``.features``, such as the small CNN, its blocks' layers)."""
+    seq = backbone if isinstance(backbone, nn.Sequential) else getattr(backbone, "features", None)
+    if not isinstance(seq, nn.Sequential):
+        raise ValueError(f"freeze_backbone: {type(backbone).__name__} is not a Sequential and "
+                         "has no Sequential .features; freeze it with frozen='all'.")
+    return list(seq.children())
+
+
+def freeze_backbone(backbone: nn.Module, frozen: int | str) -> list[nn.Module]:
+    """Fix the parameters of the backbone's ``frozen`` leading modules (``"all"``: every
+    module) and return the frozen modules, whose BatchNorm layers the caller keeps in
+    eval mode (:func:`hmglib.blending.fit_sarb` does).
+
+    Raises:
+        ValueError: ``frozen`` is neither ``"all"`` nor an int in ``0..len(modules)``.
+    """
+    if frozen == "all":
+        modules = [backbone]
+    else:
+        parts = _backbone_modules(backbone)
+        if isinstance(frozen, bool) or not isinstance(frozen, int) or not (
+                0 <= frozen <= len(parts)):
+            raise ValueError(f"freeze_backbone: frozen={frozen!r} must be 'all' or an int in "
+                             f"0..{len(parts)} (the backbone's leading modules).")
+        modules = parts[:frozen]
+    for module in modules:
+        for param in module.parameters():
+            param.requires_grad_(False)
+    return modules
+
+
+def sarb_optimizer(model: nn.Module, recipe: SARBRecipe,
+                   ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.StepLR]:
+    """Adam over the trainable parameters of ``model`` with the recipe's step schedule."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("sarb_optimizer: the model has no trainable parameter.")
+    opt = torch.optim.Adam(params, lr=recipe.lr, betas=recipe.betas,
+                           weight_decay=recipe.weight_decay)
+    return opt, torch.optim.lr_scheduler.StepLR(opt, recipe.step_size, recipe.gamma)
+
+
+def sarb_transforms(train: bool, recipe: SARBRecipe) -> v2.Compose:
+    """SARB's image pipeline on ``(3, H, W)`` float images in ``[0, 1]`` (or PIL):
+    training resizes to ``resize``, crops a random square of a side drawn from
+    ``crop_sizes``, resizes it to ``image_size`` and flips; test resizes to
+    ``image_size``."""
+    size = (recipe.image_size, recipe.image_size)
+    start = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
+    end = ([v2.Normalize(mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD))]
+           if recipe.normalize else [])
+    if not train:
+        return v2.Compose([*start, v2.Resize(size, antialias=True), *end])
+    crops = [v2.RandomCrop(c) for c in recipe.crop_sizes]
+    return v2.Compose([*start, v2.Resize((recipe.resize, recipe.resize), antialias=True),
+                       v2.RandomChoice(crops), v2.Resize(size, antialias=True),
+                       v2.RandomHorizontalFlip(), *end])

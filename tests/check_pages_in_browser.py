@@ -23,7 +23,8 @@ A font that did not load is printed as a warning: the page still reads.
 External scripts the pages load from CDNs (MathJax, require.js, the widgets'
 html-manager) are answered from local copies of the same npm packages
 (``make setup-browser`` installs them into ``.venv/browser/packages``). A
-full-page screenshot of every page is saved under ``--screenshots``.
+full-page screenshot of every page is saved under ``--screenshots`` (the first
+:data:`MAX_SHOT_PX` pixels of a taller page).
 
 Where Chromium, Playwright or the local packages are missing, the check is
 skipped with a message saying how to enable it; under ``CI`` it fails instead.
@@ -74,6 +75,10 @@ LAUNCH_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1280, "height": 900}
+#: The tallest screenshot taken, in CSS pixels: a taller page (the API reference)
+#: is shot from its top down to this height, since Chromium's full-page capture of
+#: a page tens of thousands of pixels tall takes longer than a page's timeout.
+MAX_SHOT_PX = 16000
 
 # Folders of a Sphinx build that hold assets, not pages.
 NOT_PAGES = {"_static", "_sources", "_images", "_downloads"}
@@ -609,7 +614,10 @@ class PageChecker:
             if screenshots is not None:
                 shot = screenshots / Path(page_path).with_suffix(".png")
                 shot.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(shot), full_page=True)
+                height = page.evaluate("document.documentElement.scrollHeight")
+                clip = ({"x": 0, "y": 0, "width": VIEWPORT["width"], "height": MAX_SHOT_PX}
+                        if height > MAX_SHOT_PX else None)
+                page.screenshot(path=str(shot), full_page=True, clip=clip)
         except Exception as err:  # noqa: BLE001 - a page that cannot be opened is a failure
             fail("request", f"the page could not be checked: {type(err).__name__}: {err}")
         finally:

@@ -71,15 +71,45 @@ def test_racnn_trains_with_its_loss_over_the_species() -> None:
 
 
 def test_the_book_models_are_registered() -> None:
-    assert list_models() == ["chmcnn", "flat", "hrn", "per-level", "racnn"]
+    assert list_models() == ["chmcnn", "flat", "hrn", "linear", "per-level", "racnn", "sarb",
+                             "ssgrl"]
     assert list_models(hierarchical=True) == ["chmcnn", "flat", "hrn", "per-level"]
-    assert list_models(hierarchical=False) == ["racnn"]
+    assert list_models(hierarchical=False) == ["linear", "racnn", "sarb", "ssgrl"]
     assert {n: model_loss(n) for n in list_models()} == {
         "chmcnn": "max-constraint", "flat": "leaf-ce", "hrn": "hrn", "per-level": "per-level-ce",
-        "racnn": "racnn"}
+        "racnn": "racnn", "sarb": "sarb", "ssgrl": "partial-bce", "linear": "partial-bce"}
     assert all(get_model_weights(n) is None for n in list_models())
-    assert losses.list_losses() == ["hrn", "leaf-ce", "max-constraint", "per-level-ce",
-                                    "racnn"]
+    assert losses.list_losses() == ["hrn", "leaf-ce", "max-constraint", "partial-bce",
+                                    "per-level-ce", "racnn", "sarb"]
+
+
+@pytest.mark.parametrize("name", ["sarb", "ssgrl", "linear"])
+def test_multilabel_models_train_with_their_loss(name: str) -> None:
+    """The multi-label models take the one-level tree of their classes and partial labels
+    in {1, 0, -1}; every one is called as model(images, targets) in training."""
+    classes = LabelTree.flat(["cat", "dog", "car", "tree"])
+    targets = torch.tensor([[1, 0, -1, 0], [0, 1, 1, -1], [-1, 0, 1, 1], [1, 1, 0, 0],
+                            [0, -1, 1, 0], [1, 0, 0, -1]])
+    torch.manual_seed(0)
+    options = {} if name == "linear" else {"feature_dim": 8, "hidden": 4, "embed_dim": 3}
+    model = get_model(name, classes, backbone=SmallCNN(width=4), **options)
+    assert model(images()).logits.shape == (6, 4)
+    if name == "sarb":
+        model.set_blending(True)
+    loss = losses.get_loss(model_loss(name), None)
+    result = loss(model.train()(images(), targets), targets)
+    assert torch.isfinite(result.total)
+    if name == "sarb":
+        assert result.instance > 0  # ILRB blends in training
+    else:
+        torch.testing.assert_close(result.total, result.cls)
+    result.total.backward()
+    assert all(p.grad is not None for p in model.parameters() if p.dim() > 1)  # every matrix
+    with torch.no_grad():
+        out = model.eval()(images(4, seed=1))
+    report = metrics.multilabel_report(out.probabilities(), torch.tensor(
+        [[1, 0, 0, 1], [0, 1, 0, 0], [1, 1, 1, 0], [0, 0, 1, 1]]))
+    assert 0 <= report["mAP"] <= 100
 
 
 def test_get_model_passes_backbone_weights_and_options() -> None:

@@ -15,6 +15,11 @@
   :class:`~hmglib.data.protocols.PartialLabelDataset`.
 * The real datasets, read from a downloaded copy (see each class), and the
   errors they raise (:mod:`hmglib.data.errors`, all exported here too).
+* The class-name embeddings of SARB (:mod:`hmglib.data.embeddings`):
+  :func:`~hmglib.data.embeddings.glove_class_embeddings` (300-d GloVe, read from a
+  copy downloaded by hand, :data:`~hmglib.data.embeddings.GLOVE`, and cached) and
+  :func:`~hmglib.data.embeddings.onehot_word_embeddings` (offline, for the
+  synthetic worlds).
 
 Targets follow the book's conventions: hierarchical targets are node indices
 of a :class:`~hmglib.hierarchy.LabelTree`; multi-label targets are ``(C,)`` vectors,
@@ -29,6 +34,7 @@ from hmglib.data.cache import CachedDataset
 from hmglib.data.cars import StanfordCars
 from hmglib.data.coco import COCO2014
 from hmglib.data.cub import CUB200
+from hmglib.data.embeddings import GLOVE, glove_class_embeddings, onehot_word_embeddings
 from hmglib.data.errors import (
     CorruptImageError,
     DatasetFormatError,
@@ -80,6 +86,9 @@ __all__ = [
     "StanfordCars",
     "VOC2007",
     "COCO2014",
+    "GLOVE",
+    "glove_class_embeddings",
+    "onehot_word_embeddings",
     "SOURCES",
     "data_root",
     "DatasetNotFoundError",

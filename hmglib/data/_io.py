@@ -7,7 +7,8 @@ how its folder is checked, and how an image is opened.
   working directory.
 * :data:`SOURCES` is the one place that holds download addresses and checksums
   (MD5, as the archives' publishers and torchvision state them) and, for every
-  dataset, how to obtain it by hand.
+  dataset, how to obtain it by hand (the word vectors SARB reads are described
+  by :data:`hmglib.data.embeddings.GLOVE`, which has no published checksum).
 * :func:`check_layout` raises :class:`DatasetNotFoundError` naming the missing
   files, the expected layout and how to obtain the data; :func:`open_image` raises
   :class:`CorruptImageError` naming the file that does not decode.

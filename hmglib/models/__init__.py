@@ -22,12 +22,14 @@ from hmglib.models.registry import (
     model_loss,
     register_model,
 )
+from hmglib.models.sarb import SARB, LinearMultiLabel, MultiLabelOutput
 
 __all__ = [
     "get_model", "list_models", "get_model_weights", "model_loss", "register_model",
     "ModelEntry",
     "HRN", "HRNOutput", "GranularityBlock",
     "RACNN", "RACNNOutput", "APN", "BoxBounds", "attention_crop",
+    "SARB", "LinearMultiLabel", "MultiLabelOutput",
     "HierarchicalBaseline", "FlatClassifier", "PerLevelClassifier", "CHMCNN",
     "SoftmaxLevelsOutput", "CHMCNNOutput",
     "SmallCNN", "SmallCNN_Weights", "build_backbone", "small_cnn",

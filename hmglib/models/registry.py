@@ -7,7 +7,8 @@ its weights::
     from hmglib.models import get_model, list_models
     from hmglib.losses import get_loss
 
-    list_models()       # ['chmcnn', 'flat', 'hrn', 'per-level', 'racnn']
+    list_models()       # ['chmcnn', 'flat', 'hrn', 'linear', 'per-level', 'racnn', 'sarb',
+                        #  'ssgrl']
     model = get_model("hrn", tree, backbone="small_cnn", weights="DEFAULT",
                       feature_dim=64)
     loss = get_loss(model_loss("hrn"), tree)
@@ -39,6 +40,7 @@ from hmglib.hierarchy import LabelTree
 from hmglib.models.baselines import CHMCNN, FlatClassifier, PerLevelClassifier
 from hmglib.models.hrn import HRN
 from hmglib.models.racnn import racnn
+from hmglib.models.sarb import linear_multilabel, sarb, ssgrl
 
 __all__ = ["ModelEntry", "register_model", "list_models", "get_model", "get_model_weights",
            "model_loss"]
@@ -59,7 +61,9 @@ class ModelEntry:
             backbone has pretrained weights.
         hierarchical: whether its output scores every node of the tree (the
             hierarchical metrics and :class:`~hmglib.experiments.HierRun` apply);
-            ``False`` for a model of the tree's last level only (RA-CNN).
+            ``False`` for a model of the tree's last level only (RA-CNN, and the
+            multi-label models SARB, SSGRL-style and linear, whose tree is the
+            one-level :meth:`~hmglib.hierarchy.LabelTree.flat` of their classes).
     """
 
     name: str
@@ -114,7 +118,8 @@ def list_models(*, hierarchical: bool | None = None) -> list[str]:
 
     Args:
         hierarchical: ``True`` for the models whose output scores every node of
-            the tree (HRN and its baselines), ``False`` for the others (RA-CNN),
+            the tree (HRN and its baselines), ``False`` for the others (RA-CNN, SARB,
+            SSGRL-style, linear),
             ``None`` for all.
     """
     return sorted(n for n, e in _MODELS.items()
@@ -208,3 +213,6 @@ register_model("flat", loss="leaf-ce")(FlatClassifier)
 register_model("per-level", loss="per-level-ce")(PerLevelClassifier)
 register_model("chmcnn", loss="max-constraint")(CHMCNN)
 register_model("racnn", loss="racnn", hierarchical=False)(racnn)
+register_model("sarb", loss="sarb", hierarchical=False)(sarb)
+register_model("ssgrl", loss="partial-bce", hierarchical=False)(ssgrl)
+register_model("linear", loss="partial-bce", hierarchical=False)(linear_multilabel)

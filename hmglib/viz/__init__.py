@@ -15,6 +15,10 @@ lives in the module of the idea it draws:
 * :mod:`hmglib.viz.crops`: RA-CNN's attention crops (the paper's soft boxcar
   mask and its derivative, the region each scale attends and the input it sees,
   one box cropped both ways);
+* :mod:`hmglib.viz.blending`: SARB's representations and blends (each class's
+  attention over the image, a batch's partial labels beside its ILRB and PLRB
+  soft targets, category features and their prototypes in two dimensions, the
+  per-step training loss and its fluctuation);
 * :mod:`hmglib.viz.architecture`: network architectures (HRN's blocks, fusion
   and heads, with the shape of every tensor for a given backbone);
 * :mod:`hmglib.viz.curves`: results of training runs (curves against the relabel
@@ -40,7 +44,14 @@ the relations of nodes are questions about the tree, answered by
 from __future__ import annotations
 
 from hmglib.viz.architecture import draw_hrn_architecture
+from hmglib.viz.blending import (
+    draw_blend_targets,
+    draw_class_attention,
+    draw_feature_projection,
+    draw_step_losses,
+)
 from hmglib.viz.colors import (
+    BLEND_COLOR,
     BOX_COLORS,
     LEVEL_COLORS,
     PARTIAL_COLORS,
@@ -113,6 +124,11 @@ __all__ = [
     "draw_boxcar_mask",
     "draw_attention_regions",
     "draw_crop_views",
+    # blending
+    "draw_class_attention",
+    "draw_blend_targets",
+    "draw_feature_projection",
+    "draw_step_losses",
     # architecture
     "draw_hrn_architecture",
     # curves
@@ -127,6 +143,7 @@ __all__ = [
     # colors
     "LEVEL_COLORS",
     "RELATION_COLORS",
+    "BLEND_COLOR",
     "BOX_COLORS",
     "PARTIAL_COLORS",
     "level_color",

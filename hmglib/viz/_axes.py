@@ -14,10 +14,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
-from matplotlib import font_manager
+from matplotlib import font_manager, patheffects
 from matplotlib.axes import Axes
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from torchvision.ops import clip_boxes_to_image
 from torchvision.transforms import InterpolationMode
 from torchvision.utils import draw_bounding_boxes
@@ -292,3 +293,23 @@ def render_boxes(
         font=font_manager.findfont("DejaVu Sans") if named else None,
         font_size=font_size if named else None,
     )
+
+
+def show_picture(ax: Axes, picture: torch.Tensor) -> None:
+    """``(3, H, W)`` uint8 in ``ax``, in its own pixel coordinates, without ticks."""
+    height, width = picture.shape[-2:]
+    ax.imshow(picture.permute(1, 2, 0).numpy(), interpolation="nearest",
+              extent=(0, width, height, 0))  # (H, W, 3)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def outline_box(ax: Axes, xyxy, color: str, label: str, lw: float = 1.6) -> Rectangle:
+    """An unfilled rectangle ``xyxy`` (pixels) with a dark outline, labelled ``label``."""
+    x0, y0, x1, y1 = (float(v) for v in xyxy)
+    patch = Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=color, lw=lw,
+                      label=label, zorder=3)
+    patch.set_path_effects([patheffects.withStroke(linewidth=lw + 1.6, foreground="black"),
+                            patheffects.Normal()])
+    ax.add_patch(patch)
+    return patch

@@ -8,6 +8,7 @@ of a tree in a tree drawing, and the ``k``-th method or run in a curve or a bar.
 from __future__ import annotations
 
 __all__ = [
+    "BLEND_COLOR",
     "LEVEL_COLORS",
     "RELATION_COLORS",
     "BOX_COLORS",
@@ -29,6 +30,10 @@ BOX_COLORS = ["#ffffff", "#00e5ff", "#ffd60a", "#ff2d55", "#30d158", "#bf5af2"]
 
 #: Partial labels: known negative (-1), unknown (0), known positive (1).
 PARTIAL_COLORS = ["#c44e52", "#e6e6e6", "#55a868"]
+
+#: A soft target made by a blend (SARB's ``1 - alpha``, ``1 - beta``), beside
+#: :data:`PARTIAL_COLORS`.
+BLEND_COLOR = "#4c72b0"
 
 
 def level_color(k: int) -> str:

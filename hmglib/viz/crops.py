@@ -20,14 +20,19 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch, Rectangle
+from matplotlib.patches import Patch
 
 from hmglib.checks import check_choice, check_int, check_real
 from hmglib.models.racnn import CROP_METHODS, attention_crop, boxcar_mask, boxes_to_xyxy
-from hmglib.viz._axes import as_numpy, check_boxes, image_to_uint8
+from hmglib.viz._axes import (
+    as_numpy,
+    check_boxes,
+    image_to_uint8,
+    outline_box,
+    show_picture,
+)
 from hmglib.viz.colors import BOX_COLORS, level_color
 from hmglib.viz.page import FONT_PT, PAGE_WIDTH_IN
 
@@ -82,26 +87,6 @@ def _float_image(fn: str, image, what: str = "image") -> tuple[torch.Tensor, tor
         np.asarray(image))
     pixels = t.float() if t.is_floating_point() else t.float() / 255  # (C, H, W)
     return pixels, shown
-
-
-def _show(ax: Axes, picture: torch.Tensor) -> None:
-    """``(3, H, W)`` uint8 in ``ax``, in its own pixel coordinates, without ticks."""
-    height, width = picture.shape[-2:]
-    ax.imshow(picture.permute(1, 2, 0).numpy(), interpolation="nearest",
-              extent=(0, width, height, 0))  # (H, W, 3)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def _rectangle(ax: Axes, xyxy, color: str, label: str, lw: float = 1.6) -> Rectangle:
-    """An unfilled rectangle ``xyxy`` (pixels) with a dark outline, labelled ``label``."""
-    x0, y0, x1, y1 = (float(v) for v in xyxy)
-    patch = Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=color, lw=lw,
-                      label=label, zorder=3)
-    patch.set_path_effects([patheffects.withStroke(linewidth=lw + 1.6, foreground="black"),
-                            patheffects.Normal()])
-    ax.add_patch(patch)
-    return patch
 
 
 def _names(fn: str, what: str, names, n: int, default: list[str]) -> list[str]:
@@ -250,7 +235,7 @@ def draw_boxcar_mask(
     mask = boxcar_mask(b[None], size, size, k_max)[0]  # (size, size)
     ax_2d.imshow(mask.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest",
                  extent=(0, size, size, 0))
-    _rectangle(ax_2d, boxes_to_xyxy(b[None], size, size)[0], BOX_COLORS[2], "box", lw=1.2)
+    outline_box(ax_2d, boxes_to_xyxy(b[None], size, size)[0], BOX_COLORS[2], "box", lw=1.2)
     ax_2d.set_title(f"(c) M at k = {k_max:g}", fontsize=FONT_PT)
     ax_2d.set_xlabel("x (pixels)", fontsize=FONT_PT)
     ax_2d.set_ylabel("y (pixels)", fontsize=FONT_PT)
@@ -403,12 +388,12 @@ def draw_attention_regions(
     for i in range(n):
         for s in range(scales):
             ax = axes[i, s * per]
-            _show(ax, pictures[i])
+            show_picture(ax, pictures[i])
             for name, b, color in truth:
-                _rectangle(ax, b[i], color, name)
+                outline_box(ax, b[i], color, name)
             for t in range(s + 1):
                 if not _is_whole(regs[i, t]):
-                    _rectangle(ax, xyxy[i, t], _region_color(t + 1), f"{names[t]} region")
+                    outline_box(ax, xyxy[i, t], _region_color(t + 1), f"{names[t]} region")
                     drawn.add(t)
             ax.set_xlabel(f"zoom ×{0.5 / float(regs[i, s, 2]):.1f}", fontsize=_SMALL_PT,
                           labelpad=2)
@@ -443,12 +428,12 @@ def _region_axes(n: int, cols: int, aspect: float, row_labels: bool) -> tuple[Fi
 
 def _draw_crop(ax: Axes, picture: torch.Tensor, truth, i: int, region: torch.Tensor) -> None:
     """One scale's input in ``ax``, with the ground-truth boxes it shows."""
-    _show(ax, picture)
+    show_picture(ax, picture)
     h, w = picture.shape[-2:]
     for name, b, color in truth:
         box = _in_crop(b[i:i + 1], region, (h, w))[0]  # (4,)
         if box[2] > 0 and box[3] > 0 and box[0] < w and box[1] < h:
-            _rectangle(ax, box, color, name)
+            outline_box(ax, box, color, name)
     ax.set_xlabel(f"{h}×{w} px", fontsize=_SMALL_PT, labelpad=2)
 
 
@@ -504,15 +489,15 @@ def draw_crop_views(
     side = min(2.4, PAGE_WIDTH_IN / (1 + len(names)))
     fig, axes = plt.subplots(1, 1 + len(names), figsize=(side * (1 + len(names)), side + 0.8),
                              layout="constrained", squeeze=False)
-    _show(axes[0, 0], picture)
-    _rectangle(axes[0, 0], boxes_to_xyxy(b[None], height, width)[0], BOX_COLORS[2], "box")
+    show_picture(axes[0, 0], picture)
+    outline_box(axes[0, 0], boxes_to_xyxy(b[None], height, width)[0], BOX_COLORS[2], "box")
     axes[0, 0].set_title(f"image ({height}×{width} px)", fontsize=FONT_PT)
     if _outside(b):
         axes[0, 0].set_xlabel("the box reaches outside:\nedge pixels fill it",
                               fontsize=_SMALL_PT, color="#c44e52")
     for ax, method in zip(axes[0, 1:], names, strict=True):
         crop = attention_crop(pixels[None], b[None].float(), out_size, method, k)[0]  # (C, s, s)
-        _show(ax, image_to_uint8(fn, crop.clamp(0.0, 1.0), "crop"))
+        show_picture(ax, image_to_uint8(fn, crop.clamp(0.0, 1.0), "crop"))
         note = f", k = {k:g}" if method == "mask" else ""
         ax.set_title(f"{method} crop{note} ({out_size} px)", fontsize=FONT_PT)
     tx, ty, tl = (float(v) for v in b)

@@ -160,6 +160,7 @@ def draw_relabel_curves(
     dashed: Iterable[str] = (),
     spreads: Mapping[str, Mapping[str, Iterable[float]]] | None = None,
     ncols: int | None = None,
+    xlabel: str | None = None,
 ) -> Figure:
     """Metrics against the share of relabelled training images: one panel per
     metric (e.g. OA per level, AU(PRC)), one line per method, optionally with a
@@ -184,6 +185,8 @@ def draw_relabel_curves(
         spreads: optional ``{panel title: {method: R spreads}}`` (e.g. the standard
             deviation over seeds), drawn as a band of the line's colour.
         ncols: panels per row (default: 2 for four panels, else up to 3).
+        xlabel: the x-axis label of every panel (default ``"relabelled to the parent
+            (%)"``), e.g. ``"known labels (%)"`` for the share of labels kept.
 
     Raises:
         ValueError: no panel, a panel without methods, a series (or spread)
@@ -222,7 +225,7 @@ def draw_relabel_curves(
         ax.set_title(name, fontsize=10)
         ax.set_xticks(x, labels=[f"{v:.0f}" for v in x])
         ax.tick_params(labelsize=9)
-        ax.set_xlabel("relabelled to the parent (%)", fontsize=9)
+        ax.set_xlabel("relabelled to the parent (%)" if xlabel is None else xlabel, fontsize=9)
         ax.grid(True, alpha=0.3)
         if ylims and name in ylims:
             ax.set_ylim(*ylims[name])
