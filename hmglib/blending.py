@@ -69,11 +69,13 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 
 def positive_features(model: SARB, data: Dataset, batch_size: int = 256,
-                      device: torch.device | None = None) -> list[torch.Tensor]:
+                      device: torch.device | None = None,
+                      num_workers: int = 0) -> list[torch.Tensor]:
     """The category features of every known positive, per class.
 
     ``model`` runs in eval mode without gradients over ``data`` (``(image,
-    partial labels)`` pairs); its train/eval mode is restored.
+    partial labels)`` pairs, ``batch_size`` at a time, loaded by ``num_workers``
+    processes); its train/eval mode is restored.
 
     Returns:
         ``C`` tensors ``(n_c, D)`` on the cpu: class ``c``'s features of the images
@@ -85,7 +87,9 @@ def positive_features(model: SARB, data: Dataset, batch_size: int = 256,
     per_class: list[list[torch.Tensor]] = [[] for _ in range(model.num_classes)]
     try:
         with torch.no_grad():
-            for images, targets in DataLoader(data, batch_size=batch_size):
+            for images, targets in DataLoader(data, batch_size=batch_size,
+                                              num_workers=num_workers,
+                                              generator=torch.Generator()):
                 feats, _ = model.category_features(images.to(device))  # (B, C, D)
                 feats, targets = feats.float().cpu(), torch.as_tensor(targets)
                 for c in range(model.num_classes):
@@ -156,6 +160,10 @@ def fit_sarb(model: nn.Module, train_data: Dataset, recipe: SARBRecipe | str = "
     optimizer, scheduler = sarb_optimizer(model, recipe)
     is_sarb = isinstance(model, SARB)
     blends = is_sarb and (model.ilrb or model.plrb)
+    if is_sarb and model.plrb and recipe.num_prototypes != model.num_prototypes:
+        raise ValueError(f"fit_sarb: the recipe asks for {recipe.num_prototypes} prototypes per "
+                         f"class and the model holds {model.num_prototypes}; build the model "
+                         "with num_prototypes=recipe.num_prototypes.")
     result = SARBFit()
     t0 = time.perf_counter()
     for epoch in range(recipe.epochs):
@@ -166,7 +174,8 @@ def fit_sarb(model: nn.Module, train_data: Dataset, recipe: SARBRecipe | str = "
                 zlib.crc32(f"{seed}/sarb-blend/{epoch}".encode()))
             due = (epoch - recipe.blend_start) % recipe.prototype_every == 0
             if blending and model.plrb and due:
-                per_class = positive_features(model, train_data, device=dev)
+                per_class = positive_features(model, train_data, 4 * recipe.batch_size, dev,
+                                              num_workers)
                 model.set_prototypes(*prototypes_from_positives(
                     per_class, model.num_prototypes, _epoch_seed(seed, epoch)))
                 result.prototype_epochs.append(epoch)

@@ -399,6 +399,7 @@ def _is_docstring(statement: ast.stmt) -> bool:
 @cache
 def _source_digest() -> str:
     h = hashlib.sha256(torch.__version__.encode())  # another torch may give other numbers
+    h.update(repr(_INPUT_FIELDS).encode())  # which fields key the shared frozen inputs
     for path in _dependency_files():
         h.update(path.name.encode())
         h.update(_code_of(path.read_text("utf-8")).encode() if path.suffix == ".py"
@@ -642,7 +643,9 @@ def _blend_inputs(run: BlendRun) -> tuple[torch.Tensor, torch.Tensor]:
     process for runs that differ only in fields outside :data:`_INPUT_FIELDS`
     (``run`` carries those fields and defaults elsewhere)."""
     train_world, test_world = _blend_world(run)
-    cnn = build_backbone("small_cnn", weights=run.weights, width=run.width).eval()
+    with torch.random.fork_rng():  # the network blend_model builds after seeding
+        torch.manual_seed(run.seed)
+        cnn = build_backbone("small_cnn", weights=run.weights, width=run.width).eval()
     return _frozen_inputs(run, train_world, cnn), _frozen_inputs(run, test_world, cnn)
 
 
@@ -687,7 +690,8 @@ def _train_and_test_blend(run: BlendRun) -> dict:
     model, _ = blend_model(run, labels, train_world.class_names)
     recipe = dataclasses.replace(SARB_RECIPES[run.recipe], epochs=run.epochs, frozen=0,
                                  blend_start=run.blend_start,
-                                 prototype_every=run.prototype_every)
+                                 prototype_every=run.prototype_every,
+                                 num_prototypes=run.num_prototypes)
     family = _blend_family(run.method)
     options = ({"unknown": "negative"} if run.method == "linear-negative" else
                {"lam": recipe.lam} if family == "sarb" else {})

@@ -762,16 +762,21 @@ def prototype_contrastive_loss(features: torch.Tensor, targets: torch.Tensor) ->
     For every class ``c`` and every pair of images ``n != m`` of the batch whose
     labels of ``c`` are both known: ``1 - cos(f_c^n, f_c^m)`` when both are
     positive (pulled together), ``1 + cos(f_c^n, f_c^m)`` otherwise (a pair
-    involving a negative is pushed apart); the mean over all such (pair, class).
-    Unknown entries take no part. (The paper does not state the normalisation;
-    this mean keeps the term in ``[0, 2]``, and SARB weighs it by ``lambda = 0.05``.)
+    involving a negative is pushed apart). Unknown entries take no part.
+
+    The loss is the mean over the positive pairs plus the mean over the other
+    pairs, each 0 when it has no pair. Known labels are mostly negatives, so a
+    single mean over all pairs would be almost all push; the official code
+    balances the two groups by sampling (at most three other pairs per positive
+    pair, a third of them the hardest), the library by averaging each group on
+    its own. SARB weighs the loss by ``lambda = 0.05``.
 
     Args:
         features: ``(B, C, D)`` float.
         targets: ``(B, C)`` partial labels in ``{1, 0, -1}``.
 
     Returns:
-        A scalar in ``[0, 2]``; 0 (attached to the graph) when no pair is known.
+        A scalar in ``[0, 4]``; 0 (attached to the graph) when no pair is known.
     """
     fn = "prototype_contrastive_loss"
     if not isinstance(features, torch.Tensor) or features.dim() != 3:
@@ -790,11 +795,12 @@ def prototype_contrastive_loss(features: torch.Tensor, targets: torch.Tensor) ->
     known = (y != 0)[:, :, None] & (y != 0)[:, None, :]  # (C, B, B)
     known &= ~torch.eye(y.shape[1], dtype=torch.bool, device=y.device)[None]
     both_pos = (y == 1)[:, :, None] & (y == 1)[:, None, :]  # (C, B, B)
-    per_pair = torch.where(both_pos, 1 - cos, 1 + cos)  # (C, B, B)
-    n = known.sum()
-    if int(n) == 0:
-        return _empty_mean(features)
-    return (per_pair * known).sum() / n
+    loss = _empty_mean(features)
+    for group, per_pair in ((known & both_pos, 1 - cos), (known & ~both_pos, 1 + cos)):
+        n = group.sum()
+        if int(n) > 0:
+            loss = loss + (per_pair * group).sum() / n
+    return loss
 
 
 class MultiLabelLossOutput(NamedTuple):

@@ -24,6 +24,7 @@ from hmglib.models import (
     registry,
     small_cnn,
 )
+from hmglib.models.sarb import compute_prototypes
 
 TREE = LabelTree.from_paths(
     [["a", "x", "1"], ["a", "x", "2"], ["a", "y", "3"], ["b", "z", "4"], ["b", "z", "5"]],
@@ -95,7 +96,9 @@ def test_multilabel_models_train_with_their_loss(name: str) -> None:
     model = get_model(name, classes, backbone=SmallCNN(width=4), **options)
     assert model(images()).logits.shape == (6, 4)
     if name == "sarb":
-        model.set_blending(True)
+        with torch.no_grad():
+            features, _ = model.eval().category_features(images())  # (6, 4, 8)
+        model.set_prototypes(*compute_prototypes(features, targets, k=10)).set_blending(True)
     loss = losses.get_loss(model_loss(name), None)
     result = loss(model.train()(images(), targets), targets)
     assert torch.isfinite(result.total)

@@ -159,8 +159,9 @@ def test_partial_bce_bad_inputs(logits, targets, unknown, error, message) -> Non
 
 # ------------------------------------------------------------------ contrastive loss
 def brute_contrastive(features: torch.Tensor, targets: torch.Tensor) -> float:
-    """The documented mean over (class, n, m != n) with both labels known."""
-    total, count = 0.0, 0
+    """The documented loss: the mean over the positive pairs plus the mean over the
+    other pairs, over (class, n, m != n) with both labels known."""
+    sums, counts = [0.0, 0.0], [0, 0]
     b, c, _ = features.shape
     for k in range(c):
         for n in range(b):
@@ -169,18 +170,29 @@ def brute_contrastive(features: torch.Tensor, targets: torch.Tensor) -> float:
                     continue
                 u, v = features[n, k], features[m, k]
                 cos = float(u @ v) / (float(u.norm()) * float(v.norm()))
-                both = targets[n, k] == 1 and targets[m, k] == 1
-                total += 1 - cos if both else 1 + cos
-                count += 1
-    return total / count
+                both = bool(targets[n, k] == 1 and targets[m, k] == 1)
+                group = 0 if both else 1
+                sums[group] += 1 - cos if both else 1 + cos
+                counts[group] += 1
+    return sum(t / n for t, n in zip(sums, counts, strict=True) if n)
 
 
 def test_contrastive_loss_by_hand() -> None:
     f = torch.tensor([[[1.0, 0.0]], [[0.0, 2.0]], [[3.0, 0.0]]])  # (3, 1, 2)
-    # positives 0 and 1 (cos 0): 1 - 0 twice; 0 with the negative 2 (cos 1): 1 + 1 twice;
-    # 1 with 2 (cos 0): 1 + 0 twice -> (2 + 4 + 2) / 6
+    # positive pairs: 0 and 1 (cos 0), twice: pull mean 1; other pairs: 0 with the
+    # negative 2 (cos 1): 1 + 1 twice, 1 with 2 (cos 0): 1 + 0 twice: push mean 6 / 4
     y = torch.tensor([[1], [1], [-1]])
-    assert prototype_contrastive_loss(f, y).item() == pytest.approx(8 / 6)
+    assert prototype_contrastive_loss(f, y).item() == pytest.approx(1 + 6 / 4)
+
+
+def test_contrastive_loss_weighs_both_groups_alike() -> None:
+    # one positive pair among many negative ones: the pull keeps its full weight
+    f = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]] + [[[1.0, 0.0]]] * 6)  # (8, 1, 2)
+    y = torch.tensor([[1], [1]] + [[-1]] * 6)
+    pull = 1.0  # the two positives are orthogonal
+    push = brute_contrastive(f, y) - pull
+    assert prototype_contrastive_loss(f, y).item() == pytest.approx(pull + push)
+    assert push > 0
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -191,7 +203,7 @@ def test_contrastive_loss_is_the_brute_force_mean(seed: int) -> None:
     targets[:2, 0] = 1  # at least one known pair
     got = prototype_contrastive_loss(features, targets)
     assert got.item() == pytest.approx(brute_contrastive(features, targets), rel=1e-10)
-    assert 0.0 <= got.item() <= 2.0
+    assert 0.0 <= got.item() <= 4.0
     # unknown entries take no part: their features are free
     moved = features.clone()
     moved[targets == 0] = torch.randn(int((targets == 0).sum()), 4, generator=g, dtype=F64)
@@ -349,12 +361,17 @@ def test_prototype_blend_on_the_hand_made_batch() -> None:
     beta = torch.tensor(0.5, dtype=F64)
     for seed in range(20):
         g = torch.Generator().manual_seed(seed)
-        blended, soft, mask = prototype_blend(FEATURES, TARGETS, protos, counts, beta, g)
+        blended, soft, mask = prototype_blend(FEATURES, TARGETS, protos, counts, beta, g,
+                                              one_per_image=False)
         # every unknown entry of a class with a prototype: (0, 3), (1, 0), (1, 2); never
         # class 1 (no prototype)
         expected_mask = torch.zeros(3, 4, dtype=torch.bool)
         expected_mask[0, 3] = expected_mask[1, 0] = expected_mask[1, 2] = True
         assert torch.equal(mask, expected_mask)
+        # the paper's rule: one of them per image, (0, 3) and one of (1, 0), (1, 2)
+        one = prototype_blend(FEATURES, TARGETS, protos, counts, beta,
+                              torch.Generator().manual_seed(seed))[2]
+        assert one.sum(1).tolist() == [1, 1, 0] and not (one & ~expected_mask).any()
         assert torch.equal(blended[~mask], FEATURES[~mask])
         expected_soft = TARGETS.to(F64).clone()
         expected_soft[mask] = 0.5
@@ -370,7 +387,8 @@ def test_prototype_blend_draws_each_prototype_uniformly() -> None:
     features = torch.zeros(600, 4, 2, dtype=F64)
     g = torch.Generator().manual_seed(0)
     blended, _, mask = prototype_blend(features, torch.zeros(600, 4), protos, counts,
-                                       torch.tensor(0.0, dtype=F64), g)  # beta 0: the prototype
+                                       torch.tensor(0.0, dtype=F64), g,
+                                       one_per_image=False)  # beta 0: the prototype
     assert not mask[:, 1].any() and mask[:, [0, 2, 3]].all()
     for c in (0, 2, 3):
         k = blended[:, c, 0] - (1000 + 10 * c)  # the index of the chosen prototype
@@ -392,7 +410,9 @@ def test_prototype_blend_never_changes_a_known_label(b: int, c: int, seed: int) 
                                           torch.tensor(0.3), g)
     known = targets != 0
     assert torch.equal(soft[known], targets[known].float())
-    assert torch.equal(mask, (targets == 0) & (counts > 0)[None])
+    eligible = (targets == 0) & (counts > 0)[None]
+    assert not (mask & ~eligible).any()
+    assert torch.equal(mask.sum(1), eligible.any(1).long())  # one per image that can
     assert torch.equal(blended[~mask], features[~mask])
     torch.testing.assert_close(soft[mask], torch.full_like(soft[mask], 0.7))
 
@@ -586,8 +606,12 @@ def test_sarb_blends_only_in_training_with_blending_on_and_targets() -> None:
     assert not blended(model.eval()(x, y))  # eval
     assert not blended(model.train()(x))  # no targets
     assert blended(model.train()(x, y))
-    no_ilrb = tiny_sarb(ilrb=False).set_blending(True).train()(x, y)
-    assert no_ilrb.instance_logits is None and no_ilrb.prototype_logits is None  # no prototypes
+    no_ilrb = tiny_sarb(ilrb=False).set_blending(True).train()
+    with pytest.raises(ValueError, match="PLRB is on but no prototypes are set"):
+        no_ilrb(x, y)  # prototypes never computed: refused, not skipped
+    no_ilrb.set_prototypes(torch.zeros(4, 3, 6), torch.zeros(4, dtype=torch.long))
+    out = no_ilrb(x, y)  # computed, but no class has a known positive: nothing to blend
+    assert out.instance_logits is None and out.prototype_logits.shape == (0, 4)
     no_plrb = tiny_sarb(plrb=False).set_blending(True).train()
     no_plrb.set_prototypes(torch.randn(4, 3, 6), torch.tensor([1, 2, 3, 1]))
     out = no_plrb(x, y)
@@ -732,7 +756,7 @@ def test_prototypes_live_in_the_state_dict() -> None:
     state = model.state_dict()
     assert {"prototypes", "prototype_counts", "adjacency"} <= set(state)
     fresh = tiny_sarb(seed=1)
-    assert torch.all(fresh.prototype_counts == 0)
+    assert torch.all(fresh.prototype_counts == -1)  # never computed
     fresh.load_state_dict(state)
     torch.testing.assert_close(fresh.prototypes, protos)
     assert torch.equal(fresh.prototype_counts, counts)
@@ -746,7 +770,7 @@ def test_set_prototypes_refuses_wrong_shapes_and_counts() -> None:
     for counts in (torch.ones(3), torch.tensor([1, 2, 3, 4]), torch.tensor([1, -1, 0, 0])):
         with pytest.raises(ValueError, match=r"counts must be \(4,\) in 0..3"):
             model.set_prototypes(good, counts)
-    assert torch.all(model.prototype_counts == 0)  # nothing half-set
+    assert torch.all(model.prototype_counts == -1)  # nothing half-set
     with pytest.raises(ValueError, match="num_classes=0"):
         SARB(0, backbone=stub_backbone(2))
     with pytest.raises(ValueError, match="num_prototypes=0"):
@@ -898,7 +922,7 @@ def world_sarb(data: TensorDataset, seed: int = 0, **kw) -> SARB:
 def recipe(**kw) -> SARBRecipe:
     return dataclasses.replace(SARB_RECIPES["synthetic"], **{
         "epochs": 6, "blend_start": 2, "prototype_every": 2, "batch_size": 16, "lr": 1e-2,
-        "frozen": "all", **kw})
+        "frozen": "all", "num_prototypes": 2, **kw})
 
 
 def test_fit_sarb_schedule_with_a_frozen_backbone(world) -> None:

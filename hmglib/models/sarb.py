@@ -18,8 +18,9 @@ and fills unknown labels by *blending* representations:
   ``m`` the category feature becomes ``alpha f_c^n + (1 - alpha) f_c^m`` with the
   soft target ``1 - alpha``.
 * **PLRB** (:func:`prototype_blend`): per class, K-means prototypes of the
-  category features of the known positives (:func:`compute_prototypes`); for an
-  unknown class, ``beta f_c^n + (1 - beta) p_c^k`` with the target ``1 - beta``.
+  category features of the known positives (:func:`compute_prototypes`); for one
+  unknown class of every image, ``beta f_c^n + (1 - beta) p_c^k`` with the target
+  ``1 - beta``.
 
 The blended features go through the same classifier; blending happens in
 training only (``model.train()`` and :meth:`SARB.set_blending`), and every
@@ -36,6 +37,8 @@ Where the library departs from the official code, as documented options:
 * A class with fewer than ``K`` known positives gets as many prototypes as it
   has distinct features; a class with none gets no prototype and is never
   blended; an image with no unknown label is left out of the blended losses.
+* PLRB draws its one unknown class per image among the classes that have a
+  prototype, and refuses to blend before prototypes were ever computed.
 * A blend never changes a known label.
 """
 
@@ -265,10 +268,14 @@ def instance_blend(features: torch.Tensor, targets: torch.Tensor, alpha: torch.T
 
 def prototype_blend(features: torch.Tensor, targets: torch.Tensor, prototypes: torch.Tensor,
                     counts: torch.Tensor, beta: torch.Tensor,
-                    generator: torch.Generator | None = None,
+                    generator: torch.Generator | None = None, one_per_image: bool = True,
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """PLRB on a batch: every unknown class of every image borrows one of its class's
+    """PLRB on a batch: an unknown class of an image borrows one of its class's
     prototypes, drawn uniformly.
+
+    As the paper does, each image blends *one* unknown class, drawn uniformly
+    among its unknown classes that have a prototype (an image with none is not
+    blended); ``one_per_image=False`` blends every such entry.
 
     Args:
         features: ``(B, C, D)`` category features.
@@ -277,7 +284,8 @@ def prototype_blend(features: torch.Tensor, targets: torch.Tensor, prototypes: t
             prototypes (:func:`compute_prototypes`).
         counts: ``(C,)`` long in ``0..K``; a class with 0 is never blended.
         beta: scalar tensor in ``[0, 1]``.
-        generator: draws the prototype of every entry.
+        generator: draws the blended class of every image and its prototype.
+        one_per_image: blend one unknown class per image (the paper) or all of them.
 
     Returns:
         ``(blended (B, C, D), soft_targets (B, C), mask (B, C) bool)``, as
@@ -285,7 +293,13 @@ def prototype_blend(features: torch.Tensor, targets: torch.Tensor, prototypes: t
     """
     b, c, _ = features.shape
     counts = counts.to(features.device)
-    mask = (targets == 0) & (counts > 0)[None]  # (B, C)
+    mask = (targets == 0) & (counts > 0)[None]  # (B, C): the entries that may blend
+    if one_per_image:
+        draw = torch.rand(b, c, generator=generator).to(features.device)  # (B, C)
+        pick = draw.masked_fill(~mask, -1.0).argmax(dim=1)  # (B,): one eligible class
+        one = torch.zeros_like(mask)
+        one[torch.arange(b, device=mask.device), pick] = True
+        mask = mask & one  # (B, C), a row without an eligible class stays empty
     u = torch.rand(b, c, generator=generator).to(features.device)  # (B, C)
     k = (u * counts[None]).long().clamp(max=prototypes.shape[1] - 1).clamp(min=0)  # (B, C)
     chosen = prototypes.to(features)[torch.arange(c, device=features.device)[None], k]
@@ -403,8 +417,8 @@ class SARB(nn.Module):
     Attributes:
         alpha, beta: the blend weights in ``(0, 1)``.
         prototypes, prototype_counts: PLRB's prototypes ``(C, K, D)`` and how many
-            of each class's rows hold one ``(C,)`` (buffers; none until
-            :meth:`set_prototypes`).
+            of each class's rows hold one ``(C,)`` (buffers; the counts are -1 until
+            :meth:`set_prototypes`, and PLRB refuses to blend before).
     """
 
     def __init__(self, num_classes: int, *, backbone: str | nn.Module = "resnet101",
@@ -444,7 +458,8 @@ class SARB(nn.Module):
         self.beta_logit = _blend_weight(learn_blend)
         self.register_buffer("prototypes", torch.zeros(self.num_classes, self.num_prototypes,
                                                        feature_dim))
-        self.register_buffer("prototype_counts", torch.zeros(self.num_classes, dtype=torch.long))
+        # -1: never computed (0: computed, and the class has no known positive)
+        self.register_buffer("prototype_counts", torch.full((self.num_classes,), -1))
         self.blending = False
         #: draws the ILRB partners and the PLRB prototypes (``None``: the global
         #: generator); :func:`hmglib.blending.fit_sarb` keys it on its seed and the epoch.
@@ -512,7 +527,11 @@ class SARB(nn.Module):
             rows = mask.any(dim=1)  # (B,): images that received a blend
             out.instance_logits = self.classify(blended[rows])  # (B', C)
             out.instance_targets = soft[rows]  # (B', C)
-        if self.plrb and bool((self.prototype_counts > 0).any()):
+        if self.plrb:
+            if bool((self.prototype_counts < 0).any()):
+                raise ValueError("SARB: PLRB is on but no prototypes are set; call "
+                                 "set_prototypes(*compute_prototypes(...)) first (fit_sarb "
+                                 "does at the start of blending), or build with plrb=False.")
             blended, soft, mask = prototype_blend(features, targets, self.prototypes,
                                                   self.prototype_counts, self.beta,
                                                   self.generator)
