@@ -152,7 +152,7 @@ def fit_sarb(model: nn.Module, train_data: Dataset, recipe: SARBRecipe | str = "
         :class:`SARBFit`; ``model`` holds the last epoch's weights.
     """
     recipe = _check_recipe(recipe)
-    dev = engine.pick_device(device) if not isinstance(device, torch.device) else device
+    dev = engine.pick_device(device)
     model.to(dev)
     backbone = getattr(model, "backbone", None)
     frozen = freeze_backbone(backbone, recipe.frozen) if backbone is not None else []

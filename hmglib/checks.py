@@ -17,6 +17,8 @@ By kind:
 * **indices** — :func:`check_index` (a sample index, negative from the end).
 * **image batches** — :func:`check_images` (a ``(B, C, H, W)`` float batch, as
   every model's forward takes it).
+* **partial labels** — :func:`check_partial_labels` (a ``(B, C)`` matrix in
+  ``{1, 0, -1}``, as the multi-label models and losses take it).
 
 Booleans are refused wherever a number is expected (``True`` is an ``int`` to
 Python, but never a count or a share to a reader). NumPy scalars and
@@ -40,6 +42,7 @@ __all__ = [
     "check_choice",
     "check_index",
     "check_images",
+    "check_partial_labels",
 ]
 
 T = TypeVar("T")
@@ -236,3 +239,24 @@ def check_images(owner: str, images: object, channels: int | None = 3,
                         f"expect), got {name} of dtype {images.dtype} and shape {shape}; "
                         f"convert with {name}.float() / 255 and normalise (e.g. with the "
                         "weights' transforms()).")
+
+
+def check_partial_labels(labels: object, what: str, shape: tuple[int, int] | None = None,
+                         ) -> torch.Tensor:
+    """``labels`` as a tensor, checked to be ``(B, C)`` partial labels in ``{1, 0, -1}``.
+
+    Raises:
+        ValueError: not 2-D, another shape than ``shape``, or other values.
+    """
+    labels = torch.as_tensor(labels)
+    if labels.dim() != 2:
+        raise ValueError(f"{what} must be (B, C) partial labels, got shape "
+                         f"{tuple(labels.shape)}.")
+    if shape is not None and tuple(labels.shape) != tuple(shape):
+        raise ValueError(f"{what} has shape {tuple(labels.shape)}, expected {tuple(shape)}.")
+    bad = ~((labels == 1) | (labels == 0) | (labels == -1))
+    if bad.any():
+        raise ValueError(f"{what} must hold only 1, 0 and -1 (known positive, unknown, known "
+                         f"negative); found {labels[bad][:5].tolist()}. Turn complete "
+                         "{0, 1} labels into partial ones with hmglib.data.drop_labels.")
+    return labels

@@ -586,15 +586,7 @@ def run_zoom(run: ZoomRun, use_cache: bool = True) -> dict:
         ``regions`` (the regions of the first 8 test images, ``(8, S, 3)`` as
         lists), ``seconds``, ``key`` and ``cached``.
     """
-    cached = _from_cache(run) if use_cache else None
-    if cached is not None:
-        return cached
-    key = run_key(run)
-    t0 = time.perf_counter()
-    result = {"run": dataclasses.asdict(run), "key": key, **_train_and_test_zoom(run),
-              "seconds": time.perf_counter() - t0}
-    atomic.write_json(cache_dir() / f"{key}.json", result)
-    return {**result, "cached": False}
+    return _cached(run, _train_and_test_zoom, use_cache)
 
 
 # ------------------------------------------------------------------ one blend run
@@ -733,21 +725,29 @@ def run_blend(run: BlendRun, use_cache: bool = True) -> dict:
         category features of the classes present in the first 64 test images),
         ``prototypes`` and ``prototype_counts``; and ``seconds``, ``key``, ``cached``.
     """
-    cached = _from_cache(run) if use_cache else None
-    if cached is not None:
-        return cached
-    key = run_key(run)
-    t0 = time.perf_counter()
-    result = {"run": dataclasses.asdict(run), "key": key, **_train_and_test_blend(run),
-              "seconds": time.perf_counter() - t0}
-    atomic.write_json(cache_dir() / f"{key}.json", result)
-    return {**result, "cached": False}
+    return _cached(run, _train_and_test_blend, use_cache)
 
 
 def _from_cache(run: HierRun | ZoomRun | BlendRun) -> dict | None:
     """The cached result of ``run`` (marked ``cached``), or ``None``."""
     path = cache_dir() / f"{run_key(run)}.json"
     return {**json.loads(path.read_text()), "cached": True} if path.is_file() else None
+
+
+def _cached(run: HierRun | ZoomRun | BlendRun, train_and_test, use_cache: bool,
+            **extra) -> dict:
+    """``run``'s result read from the cache, or ``train_and_test(run)`` with the run's
+    fields, ``extra``, its key and its seconds, written to the cache (atomically: a
+    parallel reader never sees half a file)."""
+    cached = _from_cache(run) if use_cache else None
+    if cached is not None:
+        return cached
+    key = run_key(run)
+    t0 = time.perf_counter()
+    result = {"run": dataclasses.asdict(run), **extra, "key": key, **train_and_test(run),
+              "seconds": time.perf_counter() - t0}
+    atomic.write_json(cache_dir() / f"{key}.json", result)
+    return {**result, "cached": False}
 
 
 def run_hier(run: HierRun, use_cache: bool = True) -> dict:
@@ -762,16 +762,7 @@ def run_hier(run: HierRun, use_cache: bool = True) -> dict:
         labels; the latter only when some were relabelled), ``history``,
         ``seconds``, ``key`` and ``cached``.
     """
-    cached = _from_cache(run) if use_cache else None
-    if cached is not None:
-        return cached
-    key = run_key(run)
-    t0 = time.perf_counter()
-    result = {"run": dataclasses.asdict(run), "recipe": run.recipe_name, "key": key,
-              **_train_and_test(run), "seconds": time.perf_counter() - t0}
-    # atomic: a parallel reader never sees half a file
-    atomic.write_json(cache_dir() / f"{key}.json", result)
-    return {**result, "cached": False}
+    return _cached(run, _train_and_test, use_cache, recipe=run.recipe_name)
 
 
 def _default_workers() -> int:

@@ -50,6 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hmglib.checks import check_partial_labels
 from hmglib.hierarchy import LabelTree
 from hmglib.precision import autocast_off, upcast
 from hmglib.probability import (
@@ -781,14 +782,8 @@ def prototype_contrastive_loss(features: torch.Tensor, targets: torch.Tensor) ->
     fn = "prototype_contrastive_loss"
     if not isinstance(features, torch.Tensor) or features.dim() != 3:
         raise TypeError(f"{fn}: features must be a (B, C, D) float tensor.")
-    targets = torch.as_tensor(targets, device=features.device)
-    if tuple(targets.shape) != tuple(features.shape[:2]):
-        raise ValueError(f"{fn}: targets have shape {tuple(targets.shape)}; expected (B, C) = "
-                         f"{tuple(features.shape[:2])}.")
-    bad = ~((targets == 1) | (targets == 0) | (targets == -1))
-    if bool(bad.any()):
-        raise ValueError(f"{fn}: targets must hold only 1, 0 and -1; found "
-                         f"{targets[bad][:5].tolist()}.")
+    targets = check_partial_labels(targets, f"{fn}: targets",
+                                   tuple(features.shape[:2])).to(features.device)
     f = F.normalize(features.transpose(0, 1), dim=-1)  # (C, B, D)
     cos = f @ f.transpose(1, 2)  # (C, B, B)
     y = targets.T  # (C, B)

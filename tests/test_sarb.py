@@ -18,6 +18,7 @@ from torch.utils.data import TensorDataset
 
 from hmglib import engine
 from hmglib.blending import SARBFit, fit_sarb, positive_features
+from hmglib.checks import check_partial_labels
 from hmglib.data import MultiShapes, drop_labels, empirical_cooccurrence
 from hmglib.losses import (
     SARB_TERMS,
@@ -38,7 +39,6 @@ from hmglib.models.sarb import (
     MultiLabelOutput,
     SemanticDecoupling,
     blend_partners,
-    check_partial_labels,
     compute_prototypes,
     instance_blend,
     prototype_blend,

@@ -52,39 +52,18 @@ import torch
 from torch import nn
 from torchvision.models import WeightsEnum
 
+from hmglib.checks import check_partial_labels
 from hmglib.hierarchy import LabelTree
 from hmglib.models.backbones import resolve_backbone
 
 __all__ = [
     "MultiLabelOutput", "SemanticDecoupling", "GatedGNN", "ClassOutput", "SARB",
     "LinearMultiLabel", "instance_blend", "prototype_blend", "blend_partners",
-    "compute_prototypes", "prototypes_from_positives", "check_partial_labels", "sarb",
-    "ssgrl", "linear_multilabel",
+    "compute_prototypes", "prototypes_from_positives", "sarb", "ssgrl", "linear_multilabel",
 ]
 
 
 # ------------------------------------------------------------------ checks
-def check_partial_labels(labels: object, what: str, shape: tuple[int, int] | None = None,
-                         ) -> torch.Tensor:
-    """``labels`` as a tensor, checked to be ``(B, C)`` partial labels in ``{1, 0, -1}``.
-
-    Raises:
-        ValueError: not 2-D, another shape than ``shape``, or other values.
-    """
-    labels = torch.as_tensor(labels)
-    if labels.dim() != 2:
-        raise ValueError(f"{what} must be (B, C) partial labels, got shape "
-                         f"{tuple(labels.shape)}.")
-    if shape is not None and tuple(labels.shape) != tuple(shape):
-        raise ValueError(f"{what} has shape {tuple(labels.shape)}, expected {tuple(shape)}.")
-    bad = ~((labels == 1) | (labels == 0) | (labels == -1))
-    if bad.any():
-        raise ValueError(f"{what} must hold only 1 (known positive), 0 (unknown) and -1 "
-                         f"(known negative); found {labels[bad][:5].tolist()}. Turn complete "
-                         "{0, 1} labels into partial ones with hmglib.data.drop_labels.")
-    return labels
-
-
 def _check_adjacency(adjacency: object, classes: int) -> torch.Tensor:
     a = torch.as_tensor(adjacency, dtype=torch.float32)
     if tuple(a.shape) != (classes, classes):
