@@ -55,6 +55,7 @@ SUBMODULES: tuple[str, ...] = (
     "alternation",
     "atomic",
     "blending",
+    "cam",
     "checks",
     "cli",
     "colab",

@@ -1,7 +1,8 @@
-"""The ``hmg`` command: train and evaluate the book's models from a shell.
+"""The ``hmg`` command: train, evaluate and explain the book's models from a shell.
 
     hmg train hrn --dataset hiershapes --relabel 0.7 --epochs 8 --out runs/hrn70
     hmg eval runs/hrn70
+    hmg cam runs/hrn70 --out runs/hrn70/cams
     hmg train hrn --dataset cub200 --root ~/data --relabel 0.3 --weights DEFAULT --out runs/cub30
     hmg train sarb --dataset multishapes --known 0.1 --out runs/sarb10
 
@@ -86,6 +87,40 @@ CP, CR, CF1 in %, and the share of known training entries); ``hmg train``
 prints the report as a one-row table. ``hmg eval RUN`` rebuilds the model from
 ``config.json`` (``--root`` overrides the dataset folder), loads ``last.pt`` and
 recomputes the same report.
+
+**Class activation maps.** ``hmg cam RUN --out DIR`` rebuilds a run's model as
+``hmg eval`` does (:func:`load_hierarchical_run`, :func:`load_multilabel_run`)
+and explains the first ``--images`` (default 8) images of its test split with
+Grad-CAM (:mod:`hmglib.cam`; ``--method gradcam++`` or ``scorecam`` for the
+others). A hierarchical run gets one map per image and level (``--level``:
+names or indices, default every level) of the image's true class at that level
+(``--classes true``, the default: its label lifted to the level; an image
+labelled coarser than a level is left out there, and the command says so) or of
+the level head's top class (``--classes predicted``). A multi-label run gets one
+map per image and class present in its labels, or predicted present
+(probability at least 0.5; the top class when none is). ``DIR`` receives:
+
+* one PNG per map, ``<index>_<level>.png`` (multi-label: ``<index>_<class>.png``,
+  the index zero-padded to 3 digits): the image as the model saw it (resized and
+  cropped by the test pipeline, its normalisation undone) under its map;
+* ``maps.npz``: ``maps`` ``(M, H, W)`` float32 in ``[0, 1]`` with, per map,
+  ``index``, ``level``, ``class`` (within the level) and ``name``;
+* ``scores.csv`` where the dataset knows where the evidence is: per map the
+  pointing game and the energy in the box (:func:`hmglib.cam.localisation_scores`)
+  against the ``object`` and ``part`` boxes: HierShapes' body and marking,
+  CUB-200-2011's bird box and the squares around its visible parts
+  (:meth:`hmglib.data.cub.CUB200.part_boxes`), the aircraft's and the car's box,
+  and MultiShapes' objects of the explained class. Boxes are moved onto the
+  model's input by the test pipeline's own resize and crop
+  (:func:`hmglib.data.cub.transform_boxes`).
+
+The command prints the scores per level in %, beside those of a centre prior and
+of a random map on the same boxes (:func:`cam_summary`); on VOC 2007 and COCO
+2014 it writes the maps and says there is nothing to score them against::
+
+    hmg cam runs/hrn70 --out runs/hrn70/cams
+    hmg cam runs/cub30 --level species --method gradcam++ --images 16 --out runs/cub30/cams
+    hmg cam runs/sarb10 --classes predicted --out runs/sarb10/cams
 """
 
 from __future__ import annotations
@@ -99,12 +134,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from hmglib import atomic, blending, engine, metrics, profile
+from hmglib import atomic, blending, cam, engine, metrics, profile
 from hmglib.data import (
     COCO2014,
     VOC2007,
@@ -137,7 +173,10 @@ from hmglib.recipes import (
 __all__ = ["main", "parser", "build_datasets", "DATASETS", "MULTILABEL_MODELS",
            "MULTILABEL_DATASETS", "EMBEDDINGS", "multilabel_config", "multilabel_recipe",
            "scaled_recipe", "build_multilabel_datasets", "build_multilabel_model",
-           "class_embeddings", "evaluate_multilabel_run", "multilabel_table"]
+           "class_embeddings", "evaluate_multilabel_run", "multilabel_table",
+           "read_run_config", "load_hierarchical_run", "load_multilabel_run", "CAM_CLASSES",
+           "CAM_METHODS", "CamMaps", "explain_run", "level_targets", "cam_scores",
+           "cam_summary", "cam_file_names", "write_cams"]
 
 #: The datasets of the hierarchical models (``hmg train --dataset``).
 DATASETS = ("hiershapes", "cub200", "aircraft", "cars")
@@ -320,16 +359,36 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _eval(args: argparse.Namespace) -> int:
-    run = Path(args.run)
+def read_run_config(run: str | Path, root: str | None = None,
+                    command: str = "hmg eval") -> dict:
+    """The ``config.json`` of a run folder written by ``hmg train --out``, with ``root``
+    (when given) replacing the dataset folder it recorded.
+
+    Raises:
+        SystemExit: the folder has no ``config.json``; the message names ``command``.
+    """
+    run = Path(run)
     if not (run / "config.json").is_file():
-        raise SystemExit(f"hmg eval: '{run}' has no config.json; give a folder written by "
+        raise SystemExit(f"{command}: '{run}' has no config.json; give a folder written by "
                          "`hmg train --out`.")
     cfg = json.loads((run / "config.json").read_text())
-    if args.root:
-        cfg["root"] = args.root
-    if cfg.get("kind") == "multilabel":
-        return _eval_multilabel(run, cfg, args.device)
+    if root:
+        cfg["root"] = root
+    return cfg
+
+
+def load_hierarchical_run(run: str | Path, cfg: dict, command: str = "hmg eval",
+                          ) -> tuple[nn.Module, Dataset, LabelTree, Path]:
+    """Rebuild a hierarchical run: ``(model, test split, tree, checkpoint)``.
+
+    The model is built from ``cfg`` (its ``config.json``) and loads ``best.pt`` (or
+    ``last.pt`` when the run had no validation split), on the CPU; the test split is
+    the one :func:`build_datasets` makes (leaf labels, the test transform).
+
+    Raises:
+        SystemExit: the folder has no checkpoint; the message names ``command``.
+    """
+    run = Path(run)
     _, _, test, tree = build_datasets(cfg)
     # the small CNN's weights fix its width (torchvision's never change the architecture,
     # and would need a download); the checkpoint then overwrites every tensor
@@ -337,8 +396,17 @@ def _eval(args: argparse.Namespace) -> int:
     model = get_model(cfg["method"], tree, backbone=cfg["backbone"], weights=shape_from)
     ckpt = next((p for p in (run / "best.pt", run / "last.pt") if p.is_file()), None)
     if ckpt is None:
-        raise SystemExit(f"hmg eval: '{run}' has no checkpoint (best.pt or last.pt).")
+        raise SystemExit(f"{command}: '{run}' has no checkpoint (best.pt or last.pt).")
     model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["model"])
+    return model, test, tree, ckpt
+
+
+def _eval(args: argparse.Namespace) -> int:
+    run = Path(args.run)
+    cfg = read_run_config(run, args.root, "hmg eval")
+    if cfg.get("kind") == "multilabel":
+        return _eval_multilabel(run, cfg, args.device)
+    model, test, tree, ckpt = load_hierarchical_run(run, cfg, "hmg eval")
     # runs written before the energy function had its name recorded "energies": "logits"
     energy_fn = cfg.get("energy_fn") or {"logits": "identity"}.get(cfg.get("energies", ""),
                                                                   "sigmoid")
@@ -626,6 +694,23 @@ def _train_multilabel(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_multilabel_run(run: str | Path, cfg: dict, command: str = "hmg eval",
+                        ) -> tuple[nn.Module, Dataset, list[str]]:
+    """Rebuild a multi-label run: ``(model, test split, class names)``; the model is
+    built from ``cfg`` (its ``config.json``) and loads ``last.pt``, on the CPU.
+
+    Raises:
+        SystemExit: the folder has no ``last.pt``; the message names ``command``.
+    """
+    ckpt = Path(run) / "last.pt"
+    if not ckpt.is_file():
+        raise SystemExit(f"{command}: '{run}' has no checkpoint (last.pt).")
+    _, test, names = build_multilabel_datasets(cfg, train=False)
+    model = build_multilabel_model(cfg, names, pretrained=False)
+    model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["model"])
+    return model, test, names
+
+
 def evaluate_multilabel_run(run: str | Path, cfg: dict, device: str | None = None,
                             ) -> dict[str, float]:
     """Rebuild the multi-label run in folder ``run`` from ``cfg`` (its ``config.json``,
@@ -634,12 +719,7 @@ def evaluate_multilabel_run(run: str | Path, cfg: dict, device: str | None = Non
     Raises:
         SystemExit: the folder has no ``last.pt``.
     """
-    ckpt = Path(run) / "last.pt"
-    if not ckpt.is_file():
-        raise SystemExit(f"hmg eval: '{run}' has no checkpoint (last.pt).")
-    _, test, names = build_multilabel_datasets(cfg, train=False)
-    model = build_multilabel_model(cfg, names, pretrained=False)
-    model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["model"])
+    model, test, _ = load_multilabel_run(run, cfg, "hmg eval")
     return _evaluate_multilabel(model, test, max(cfg["batch_size"], 32), device)
 
 
@@ -656,6 +736,394 @@ def _num_classes(cfg: dict) -> int:
     if cfg["dataset"] == "multishapes":
         return int(cfg["num_classes"])
     return len(VOC_CLASSES) if cfg["dataset"] == "voc2007" else len(COCO_CATEGORIES)
+
+
+# ------------------------------------------------------------------ class activation maps
+#: Which class ``hmg cam`` explains: each image's true class(es), or the model's prediction.
+CAM_CLASSES = ("true", "predicted")
+#: ``hmg cam --method``: the keys of :data:`hmglib.cam.METHODS`.
+CAM_METHODS = tuple(cam.METHODS)
+#: The kinds of box a map is scored against, in the tables' order.
+_BOX_KINDS = ("object", "part")
+#: The smallest side of a written overlay (smaller canvases are enlarged, nearest pixel).
+_MIN_PNG_SIDE = 128
+
+
+@dataclasses.dataclass
+class CamMaps:
+    """The maps :func:`explain_run` computed: one row per (image, level) of a
+    hierarchical run, per (image, class) of a multi-label run.
+
+    Attributes:
+        images: ``(N, 3, H, W)`` float in ``[0, 1]``: the explained test images as
+            the model saw them (resized, cropped), its normalisation undone.
+        maps: ``(M, H, W)`` float32 in ``[0, 1]``.
+        index: ``M`` ints: the test-split index of each map's image (``0..N-1``).
+        level: ``M`` level names (a multi-label run: its one level, ``"class"``).
+        classes: ``M`` ints: the explained class within the level.
+        names: ``M`` class names.
+        boxes: ``M`` dicts kind (``"object"``, ``"part"``) → ``(K, 4)`` float pixel
+            ``xyxy`` on the model's input (all-NaN rows: padding); empty dicts when the
+            dataset has no boxes.
+        multilabel: whether the run is multi-label (one map per class, not per level).
+        notes: lines for the reader (images left out, and why).
+    """
+
+    images: torch.Tensor
+    maps: torch.Tensor
+    multilabel: bool = False
+    index: list[int] = dataclasses.field(default_factory=list)
+    level: list[str] = dataclasses.field(default_factory=list)
+    classes: list[int] = dataclasses.field(default_factory=list)
+    names: list[str] = dataclasses.field(default_factory=list)
+    boxes: list[dict[str, torch.Tensor]] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def add(self, index: int, level: str, cls: int, name: str,
+            boxes: dict[str, torch.Tensor]) -> None:
+        """Append the description of one map (its tensor goes into ``maps``)."""
+        self.index.append(index)
+        self.level.append(level)
+        self.classes.append(cls)
+        self.names.append(name)
+        self.boxes.append(boxes)
+
+    @property
+    def has_boxes(self) -> bool:
+        """Whether any map has a box to be scored against."""
+        return any(self.boxes)
+
+
+def _cam_levels(levels: Sequence[str | int] | None, tree: LabelTree) -> list[int]:
+    """``--level`` values (names or indices) as level indices ``0..L-1``, in the given
+    order without repeats; every level when ``None``."""
+    names = list(tree.level_names)
+    if not levels:
+        return list(range(len(names)))
+    out: list[int] = []
+    for value in levels:
+        text = str(value)
+        if text in names:
+            lv = names.index(text)
+        elif text.lstrip("-").isdigit() and -len(names) <= int(text) < len(names):
+            lv = int(text) % len(names)
+        else:
+            raise SystemExit(f"hmg cam: --level {text} is not a level of the run's tree "
+                             f"{names}; give a level name or an index 0..{len(names) - 1}.")
+        if lv not in out:
+            out.append(lv)
+    return out
+
+
+def level_targets(targets: torch.Tensor, tree: LabelTree, level: int) -> torch.Tensor:
+    """The true class at ``level`` of each target (a node index at any level).
+
+    Args:
+        targets: ``(B,)`` int64 node indices of ``tree``.
+        tree: the label tree.
+        level: the level's index ``0..L-1``.
+
+    Returns:
+        ``(B,)`` int64: the class within the level (``0..C_level-1``) of each target's
+        ancestor-or-self at ``level``; ``-1`` where the target is coarser than
+        ``level`` (a coarse label says nothing about its finer classes).
+    """
+    targets = torch.as_tensor(targets, dtype=torch.long)
+    fine = tree.level_of[targets] >= level  # (B,)
+    out = torch.full_like(targets, -1)
+    out[fine] = tree.lift(targets[fine], level) - tree.offset(level)
+    return out
+
+
+def _display_images(images: torch.Tensor, transform: object) -> torch.Tensor:
+    """``(N, 3, H, W)`` model inputs as pictures in ``[0, 1]``: every ``Normalize`` step
+    of the dataset's ``transform`` undone, last first."""
+    from torchvision.transforms import Normalize as NormalizeV1
+    from torchvision.transforms import v2
+
+    from hmglib.data.cub import pipeline_steps
+
+    steps = pipeline_steps(transform) if transform is not None else []
+    out = images.detach().float().cpu().clone()
+    for step in reversed(steps):
+        if isinstance(step, (v2.Normalize, NormalizeV1)):
+            mean = torch.tensor(step.mean, dtype=torch.float32)[:, None, None]  # (3, 1, 1)
+            std = torch.tensor(step.std, dtype=torch.float32)[:, None, None]  # (3, 1, 1)
+            out = out * std + mean
+    return out.clamp_(0.0, 1.0)
+
+
+def _evidence_boxes(test: Dataset, index: int) -> dict[str, torch.Tensor]:
+    """Kind → ``(K, 4)`` boxes of hierarchical test image ``index`` on the model's input:
+    HierShapes' object and part, CUB's bird and parts, Aircraft's and Cars' object box;
+    ``{}`` for a dataset without boxes."""
+    from hmglib.data.cub import transform_boxes
+
+    transform = getattr(test, "transform", None)
+    if hasattr(test, "evidence_boxes"):  # CUB-200-2011: the bird and its parts
+        return test.evidence_boxes(index)
+    if isinstance(test, HierShapes):
+        b, size = test.boxes(index), (test.image_size, test.image_size)
+        return {"object": transform_boxes(b.object[None], transform, size),
+                "part": transform_boxes(b.part[None], transform, size)}
+    if hasattr(test, "box") and hasattr(test, "image"):  # Aircraft, Cars: the object
+        width, height = test.image(index).size
+        return {"object": transform_boxes(test.box(index)[None], transform, (height, width))}
+    return {}
+
+
+def _class_boxes(test: Dataset, index: int, cls: int) -> dict[str, torch.Tensor]:
+    """``{"object": (K, 4)}``: the boxes of MultiShapes image ``index``'s objects of class
+    ``cls`` (``{}`` for a dataset without boxes, or no such object)."""
+    if not isinstance(test, MultiShapes):
+        return {}
+    objects = test.boxes(index)
+    mine = objects.boxes[objects.labels == cls]  # (K, 4)
+    return {"object": mine} if len(mine) else {}
+
+
+def _test_batch(test: Dataset, n: int) -> tuple[torch.Tensor, list]:
+    """The first ``n`` samples of ``test``: ``(n, 3, H, W)`` images and ``n`` targets."""
+    samples = [test[i] for i in range(n)]
+    return torch.stack([torch.as_tensor(x) for x, _ in samples]), [t for _, t in samples]
+
+
+def _hierarchical_cams(model: nn.Module, test: Dataset, tree: LabelTree,
+                       levels: list[int], n: int, method: str, classes: str,
+                       device: torch.device) -> CamMaps:
+    images, targets = _test_batch(test, n)  # (n, 3, H, W)
+    targets = torch.tensor([int(t) for t in targets], dtype=torch.long)  # (n,)
+    model.to(device).eval()
+    if classes == "predicted":
+        with torch.no_grad():
+            logits = model(images.to(device)).level_logits
+        chosen = [x.argmax(1).cpu() for x in logits]  # L x (n,)
+    else:
+        chosen = [level_targets(targets, tree, lv) for lv in range(tree.num_levels)]
+    boxes = [_evidence_boxes(test, i) for i in range(n)]
+    rows = CamMaps(_display_images(images, getattr(test, "transform", None)),
+                   torch.empty(0, *images.shape[-2:]))
+    maps = []
+    for lv in levels:
+        name, cls = tree.level_names[lv], chosen[lv]  # (n,)
+        keep = (cls >= 0).nonzero().flatten()  # (n_kept,)
+        if len(keep) < n:
+            skipped = sorted(set(range(n)) - set(keep.tolist()))
+            rows.notes.append(f"level {name}: images {skipped} have a coarser label (no {name} "
+                              "class to explain): left out at this level.")
+        if len(keep) == 0:
+            continue
+        maps.append(cam.level_cam(model, images[keep], lv, cls[keep], method))  # (n_kept,H,W)
+        for i in keep.tolist():
+            c = int(cls[i])
+            rows.add(i, name, c, tree.names[tree.offset(lv) + c], boxes[i])
+    if maps:
+        rows.maps = torch.cat(maps)  # (M, H, W)
+    return rows
+
+
+def _multilabel_cams(model: nn.Module, test: Dataset, names: list[str],
+                     n: int, method: str, classes: str, device: torch.device) -> CamMaps:
+    images, targets = _test_batch(test, n)  # (n, 3, H, W)
+    model.to(device).eval()
+    if classes == "predicted":
+        with torch.no_grad():
+            probs = model(images.to(device)).probabilities().cpu()  # (n, C)
+        present = probs >= 0.5  # (n, C)
+        none = ~present.any(1)  # (n,)
+        present[none, probs[none].argmax(1)] = True  # nothing predicted: the top class
+    else:
+        present = torch.stack([torch.as_tensor(t) for t in targets]) == 1  # (n, C)
+    rows = CamMaps(_display_images(images, getattr(test, "transform", None)),
+                   torch.empty(0, *images.shape[-2:]), multilabel=True)
+    empty = (~present.any(1)).nonzero().flatten().tolist()
+    if empty:
+        rows.notes.append(f"images {empty} have no positive label: left out.")
+    idx, cls = present.nonzero(as_tuple=True)  # (M,) each
+    if len(idx):
+        rows.maps = cam.class_cam(model, images[idx], cls, method)  # (M, H, W)
+    for i, c in zip(idx.tolist(), cls.tolist(), strict=True):
+        rows.add(i, "class", c, names[c], _class_boxes(test, i, c))
+    return rows
+
+
+def explain_run(run: str | Path, levels: Sequence[str | int] | None = None,
+                method: str = "gradcam", images: int = 8, classes: str = "true",
+                root: str | None = None, device: str | None = None) -> CamMaps:
+    """Class activation maps of a trained run (a folder of ``hmg train --out``) on the
+    first ``images`` images of its test split.
+
+    A hierarchical run (``hrn``, ``flat``, ``per-level``, ``chmcnn``) gets one map per
+    image and level (:func:`hmglib.cam.level_cam`) for the image's true class at the
+    level (its label lifted to the level; an image labelled coarser than the level is
+    left out there) or the level head's top class. A multi-label run (``sarb``,
+    ``ssgrl``, ``linear``) gets one map per image and class
+    (:func:`hmglib.cam.class_cam`): every class present in the image's labels, or
+    every class predicted present (probability at least 0.5; the top class when none is).
+
+    Args:
+        run: the run folder.
+        levels: hierarchical runs: level names or indices (default every level).
+        method: a key of :data:`hmglib.cam.METHODS`.
+        images: how many test images, from the first (at least 1).
+        classes: ``"true"`` or ``"predicted"``.
+        root: replaces the dataset folder the run recorded.
+        device: default cuda, then mps, then cpu.
+
+    Returns:
+        A :class:`CamMaps`; its boxes are on the model's input (the test transform's
+        resize and crop applied).
+
+    Raises:
+        SystemExit: not a run folder, no checkpoint, an unknown level, ``--level``
+            given for a multi-label run, ``images`` below 1, an unknown method or class
+            choice; the message names the argument and the fix.
+    """
+    if isinstance(images, bool) or not isinstance(images, int) or images < 1:
+        raise SystemExit(f"hmg cam: --images {images} must be a positive integer (how many "
+                         "test images to explain, from the first; e.g. --images 8).")
+    if method not in cam.METHODS:
+        raise SystemExit(f"hmg cam: --method {method} is not one of {list(cam.METHODS)}.")
+    if classes not in CAM_CLASSES:
+        raise SystemExit(f"hmg cam: --classes {classes} is not one of {list(CAM_CLASSES)}.")
+    cfg = read_run_config(run, root, "hmg cam")
+    target = engine.pick_device(device)
+    if cfg.get("kind") == "multilabel":
+        if levels:
+            raise SystemExit("hmg cam: --level applies to hierarchical runs; a multi-label run "
+                             "has one map per image and class. Leave --level out.")
+        model, test, names = load_multilabel_run(run, cfg, "hmg cam")
+        return _multilabel_cams(model, test, names, min(images, len(test)), method,
+                                classes, target)
+    model, test, tree, _ = load_hierarchical_run(run, cfg, "hmg cam")
+    chosen = _cam_levels(levels, tree)
+    return _hierarchical_cams(model, test, tree, chosen, min(images, len(test)), method,
+                              classes, target)
+
+
+def _scores(maps: torch.Tensor, boxes: list[dict[str, torch.Tensor]],
+            ) -> dict[str, np.ndarray]:
+    """``"pointing/<kind>"`` and ``"energy/<kind>"`` → ``(M,)`` of each map against its
+    boxes of each kind; NaN for a map without a box of the kind (or without mass)."""
+
+    out: dict[str, np.ndarray] = {}
+    kinds = [k for k in _BOX_KINDS if any(k in b for b in boxes)]
+    kinds += sorted({k for b in boxes for k in b} - set(kinds))
+    for kind in kinds:
+        rows = [m for m, b in enumerate(boxes)
+                if kind in b and not bool(torch.isnan(b[kind]).all())]
+        pointing, energy = np.full(len(boxes), np.nan), np.full(len(boxes), np.nan)
+        if rows:
+            most = max(len(boxes[m][kind]) for m in rows)
+            padded = torch.full((len(rows), most, 4), float("nan"))  # (M_kind, K, 4)
+            for r, m in enumerate(rows):
+                padded[r, :len(boxes[m][kind])] = boxes[m][kind]
+            got = cam.localisation_scores(maps[rows], {kind: padded})
+            pointing[rows] = got[f"pointing/{kind}"].numpy()
+            energy[rows] = got[f"energy/{kind}"].numpy()
+        out[f"pointing/{kind}"], out[f"energy/{kind}"] = pointing, energy
+    return out
+
+
+def cam_scores(cams: CamMaps) -> pd.DataFrame:
+    """One row per map: ``index``, ``level``, ``class``, ``name`` and, per kind of box,
+    ``pointing/<kind>`` (1 when the map's maximum is in a box, else 0) and
+    ``energy/<kind>`` (the share of the map's mass in the boxes, in ``[0, 1]``); NaN
+    where the image has no box of the kind or the map has no mass."""
+    table = pd.DataFrame({"index": cams.index, "level": cams.level, "class": cams.classes,
+                          "name": cams.names})
+    for key, values in _scores(cams.maps, cams.boxes).items():
+        table[key] = values
+    return table
+
+
+def cam_summary(cams: CamMaps, seed: int = 0) -> pd.DataFrame:
+    """The scores per level in % (the pointing game's hit rate, the mean energy in
+    the boxes), over the maps with a box of the kind, and the same scores of two
+    maps that ignore the image, scored against the same boxes: ``(centre prior)``
+    (:func:`hmglib.cam.centre_prior`) and ``(random map)``
+    (:func:`hmglib.cam.random_maps` with ``seed``)."""
+
+    table = cam_scores(cams)
+    columns = [c for c in table.columns if c.startswith(("pointing/", "energy/"))]
+    rows = []
+    for level in dict.fromkeys(cams.level):
+        part = table[table["level"] == level]
+        rows.append({"level": level, "maps": len(part),
+                     **{c: 100.0 * part[c].mean() for c in columns}})
+    size = (len(cams.index), *cams.maps.shape[-2:])
+    references = (("centre", "(centre prior)"), ("random", "(random map)")) if columns else ()
+    for kind, label in references:
+        scores = _scores(cam.reference_maps(kind, *size, seed=seed), cams.boxes)
+        rows.append({"level": label, "maps": len(cams.index),
+                     **{c: 100.0 * float(np.nanmean(scores[c])) for c in columns}})
+    return pd.DataFrame(rows).set_index("level").round(1)
+
+
+def _slug(text: str) -> str:
+    """``text`` as a file-name piece: letters, digits, ``.``, ``_`` and ``-``."""
+    return "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in text)
+
+
+def cam_file_names(cams: CamMaps) -> list[str]:
+    """The PNG name of each map: ``<index>_<level>.png`` (hierarchical runs) or
+    ``<index>_<class name>.png`` (multi-label runs), the index zero-padded to 3 digits."""
+    return [f"{i:03d}_{_slug(name if cams.multilabel else level)}.png"
+            for i, level, name in zip(cams.index, cams.level, cams.names, strict=True)]
+
+
+def write_cams(cams: CamMaps, out: str | Path) -> list[Path]:
+    """Write the maps into folder ``out``: one PNG per map (the image with its map laid
+    over it, :func:`hmglib.viz.cams.overlay`; a side under 128 px enlarged to it,
+    nearest pixel), ``maps.npz`` (``maps`` ``(M, H, W)`` float32 in ``[0, 1]``,
+    ``index``, ``level``, ``class``, ``name``), and ``scores.csv``
+    (:func:`cam_scores`) when the dataset has boxes. Returns the PNG paths."""
+    from matplotlib import image as mpimg
+
+    from hmglib.viz.cams import overlay
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for m, name in enumerate(cam_file_names(cams)):
+        rgb = overlay(cams.images[cams.index[m]], cams.maps[m])  # (H, W, 3)
+        k = max(1, -(-_MIN_PNG_SIDE // min(rgb.shape[:2])))
+        big = rgb.repeat(k, axis=0).repeat(k, axis=1)  # (kH, kW, 3)
+        mpimg.imsave(out / name, np.clip(big, 0.0, 1.0))
+        paths.append(out / name)
+    np.savez_compressed(out / "maps.npz", maps=cams.maps.numpy().astype(np.float32),
+                        index=np.asarray(cams.index, dtype=np.int64),
+                        level=np.asarray(cams.level, dtype=str),
+                        **{"class": np.asarray(cams.classes, dtype=np.int64)},
+                        name=np.asarray(cams.names, dtype=str))
+    if cams.has_boxes:
+        cam_scores(cams).to_csv(out / "scores.csv", index=False)
+    return paths
+
+
+def _cam(args: argparse.Namespace) -> int:
+    """``hmg cam`` (see the module's documentation)."""
+    try:
+        cams = explain_run(args.run, args.level, args.method, args.images, args.classes,
+                           args.root, args.device)
+    except ImportError as err:  # the grad-cam package is missing: the message says how
+        raise SystemExit(f"hmg cam: {err}") from err
+    cfg = read_run_config(args.run, args.root, "hmg cam")
+    paths = write_cams(cams, args.out)
+    shown = len(cams.images)
+    print(f"hmg cam: {cfg['method']} on {cfg['dataset']}, {shown} test image"
+          f"{'s' if shown != 1 else ''}, {args.method}, {args.classes} classes: {len(paths)} "
+          f"maps written to {args.out}")
+    for note in cams.notes:
+        print(f"  {note}")
+    if not cams.has_boxes:
+        print(f"no scores: --dataset {cfg['dataset']} has no boxes to score maps against "
+              "(boxes are known on hiershapes, cub200, aircraft, cars and multishapes).")
+        return 0
+    print("localisation (%): pointing = maps whose maximum is in a box, energy = mean share "
+          "of a map's mass in the boxes; per map in scores.csv")
+    print(cam_summary(cams).to_string())
+    return 0
 
 
 # ------------------------------------------------------------------ the command
@@ -718,6 +1186,20 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("run", help="a folder written by `hmg train --out`")
     e.add_argument("--root", help="override the dataset folder of the run")
     e.add_argument("--device")
+    c = sub.add_parser("cam", help="Grad-CAM maps of a trained run on its first test images, "
+                       "scored against the boxes where the dataset has them")
+    c.add_argument("run", help="a folder written by `hmg train --out`")
+    c.add_argument("--level", nargs="+", action="extend",
+                   help="hierarchical runs: the levels to explain, names or indices (0 the "
+                   "coarsest); default every level")
+    c.add_argument("--method", choices=CAM_METHODS, default="gradcam")
+    c.add_argument("--images", type=int, default=8,
+                   help="how many test images, from the first (default 8)")
+    c.add_argument("--classes", choices=CAM_CLASSES, default="true",
+                   help="explain each image's true class (default) or the predicted one")
+    c.add_argument("--root", help="override the dataset folder of the run")
+    c.add_argument("--device")
+    c.add_argument("--out", required=True, help="folder for the PNGs, maps.npz and scores.csv")
     return p
 
 
@@ -729,6 +1211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train_multilabel(args)
         _check_hierarchical(args)
         return _train(args)
+    if args.command == "cam":
+        return _cam(args)
     return _eval(args)
 
 

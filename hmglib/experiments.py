@@ -18,7 +18,16 @@ module's sweep helpers does not retrain either; an edit to a loss, a model, the
 world or the engine does.
 
 Chapters 3 and 4 build their tables from these runs; :func:`profile_run` gives
-the sizes of the current run profile and :func:`profile_seeds` its seeds.
+the sizes of the current run profile and :func:`profile_seeds` its seeds. The
+RA-CNN runs of chapter 5 (:class:`ZoomRun`) and the SARB runs of chapter 6
+(:class:`BlendRun`) are cached alike.
+
+Every training run also caches its trained weights beside its result
+(:func:`model_path`); :func:`trained_model` reads the network back (training it
+first when it is missing). A :class:`CamRun` (chapter 7) explains one trained
+network with class activation maps (:mod:`hmglib.cam`) on its first test images
+and scores them against the worlds' ground-truth boxes; its cache key holds the
+key of the run it explains and the code of :mod:`hmglib.cam`.
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from hmglib import alternation, atomic, blending, engine, metrics, profile
+from hmglib import alternation, atomic, blending, cam, engine, metrics, profile
 from hmglib.data import (
     CoarsenedDataset,
     HierShapes,
@@ -51,6 +60,7 @@ from hmglib.data import (
     coarsen_labels,
     drop_labels,
     empirical_cooccurrence,
+    hier_shapes_tree,
 )
 from hmglib.data.embeddings import onehot_word_embeddings
 from hmglib.hierarchy import LabelTree
@@ -68,7 +78,8 @@ from hmglib.recipes import (
 
 __all__ = ["HierRun", "ZoomRun", "ZOOM_METHODS", "BlendRun", "BLEND_METHODS", "profile_run",
            "profile_zoom", "profile_blend", "profile_seeds", "run_hier", "run_zoom", "run_blend",
-           "run_many", "run_key", "blend_model", "blend_sweep",
+           "run_many", "run_key", "blend_model", "blend_sweep", "CamRun", "CAM_FAMILIES",
+           "profile_cams", "run_cam", "cam_subjects", "cam_frame", "trained_model", "model_path",
            "cache_dir", "results_frame", "gradient_norms", "RUN_DEPENDENCIES", "PROFILE_SIZES",
            "PROFILE_SEEDS", "HRN_LOSSES"]
 
@@ -404,8 +415,9 @@ def _source_digest() -> str:
         h.update(path.name.encode())
         h.update(_code_of(path.read_text("utf-8")).encode() if path.suffix == ".py"
                  else path.read_bytes())
-    for fn in (_Rendered, _world, _model, _loss, _train_and_test,  # this module's part
-               _zoom_world, _object_boxes, _reference_view, _train_and_test_zoom,
+    for fn in (_Rendered, _hier_world, _world, _model, _loss, _train_and_test,  # this module's part
+               _zoom_world, _object_boxes, _reference_view, _zoom_model, _train_and_test_zoom,
+               _save_model,
                _Features, _blend_family, _blend_world, _frozen_inputs, _blend_inputs,
                blend_model, _scores,
                _train_and_test_blend):
@@ -413,14 +425,33 @@ def _source_digest() -> str:
     return h.hexdigest()[:16]
 
 
-def run_key(run: HierRun | ZoomRun | BlendRun) -> str:
-    """The cache key of ``run``: its kind, its fields and the digest of what it executes."""
+@cache
+def _cam_digest() -> str:
+    """The digest of what a :class:`CamRun` executes beyond training: :mod:`hmglib.cam`,
+    the ``grad-cam`` package's version and this module's part."""
+    from importlib.metadata import version
+
+    h = hashlib.sha256(version("grad-cam").encode())
+    h.update(_code_of(Path(inspect.getfile(cam)).read_text("utf-8")).encode())
+    for fn in (cam_subjects, _cam_units, _train_and_test_cam, trained_model):
+        h.update(_code_of(inspect.getsource(fn)).encode())
+    return h.hexdigest()[:16]
+
+
+def run_key(run: HierRun | ZoomRun | BlendRun | CamRun) -> str:
+    """The cache key of ``run``: its kind, its fields and the digest of what it executes
+    (a :class:`CamRun`'s also the key of the run it explains)."""
     fields = dataclasses.asdict(run)
-    if isinstance(run, ZoomRun):
+    src = _source_digest()
+    if isinstance(run, CamRun):
+        fields["kind"] = "cam"
+        fields["trained"] = run_key(run.run)
+        src += _cam_digest()
+    elif isinstance(run, ZoomRun):
         fields["kind"] = "zoom"
     elif isinstance(run, BlendRun):
         fields["kind"] = "blend"
-    blob = json.dumps({"run": fields, "src": _source_digest()}, sort_keys=True)
+    blob = json.dumps({"run": fields, "src": src}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -451,13 +482,17 @@ class _Rendered(Dataset):
         return self.images[index], int(self.targets[index])
 
 
+def _hier_world(run: HierRun, split: str) -> HierShapes:
+    """The run's HierShapes ``split``: ``samples_per_class`` training images per species,
+    half as many (at least 4) test images."""
+    n = run.samples_per_class if split == "train" else max(4, run.samples_per_class // 2)
+    return HierShapes(split, samples_per_class=n, image_size=run.image_size,
+                      object_scale=run.object_scale, clutter=run.clutter, seed=run.seed)
+
+
 def _world(run: HierRun) -> tuple[CoarsenedDataset, _Rendered, _Rendered]:
     """``(training set with the protocol's labels, raw training set, test set)``."""
-    world = dict(image_size=run.image_size, object_scale=run.object_scale, clutter=run.clutter,
-                 seed=run.seed)
-    raw = _Rendered(HierShapes("train", samples_per_class=run.samples_per_class, **world))
-    test = _Rendered(HierShapes("test", samples_per_class=max(4, run.samples_per_class // 2),
-                                **world))
+    raw, test = _Rendered(_hier_world(run, "train")), _Rendered(_hier_world(run, "test"))
     targets = coarsen_labels(raw.targets, raw.tree, run.relabel, rule=run.rule, seed=run.seed)
     return CoarsenedDataset(raw, targets, raw.tree, degrade=run.degrade), raw, test
 
@@ -499,6 +534,7 @@ def _train_and_test(run: HierRun) -> dict:
     fitted = engine.fit(model, _loss(run, tree), train, epochs=run.epochs, optimizer=opt,
                         scheduler=sched, batch_size=run.batch_size, seed=run.seed,
                         progress=False)
+    _save_model(run, model)
     result = {}
     coarse = train.coarse.nonzero().flatten().tolist()
     # the test split; every training image; the relabelled ones (all with full labels)
@@ -542,6 +578,14 @@ def _reference_view(data: _Rendered, world: HierShapes, run: ZoomRun) -> torch.T
     return boxes
 
 
+def _zoom_model(run: ZoomRun, tree: LabelTree) -> torch.nn.Module:
+    """The run's RA-CNN (one scale for the fixed-crop references)."""
+    sizes = run.input_sizes[:1] if run.method in ("centre", "oracle") else run.input_sizes
+    backbone = build_backbone("small_cnn", weights=run.weights, width=run.width)
+    return get_model("racnn", tree, backbone=backbone, num_scales=len(sizes),
+                     input_sizes=sizes, apn_hidden=run.apn_hidden, crop=run.crop)
+
+
 def _train_and_test_zoom(run: ZoomRun) -> dict:
     train_world, test_world = _zoom_world(run)
     train, test = _Rendered(train_world), _Rendered(test_world)
@@ -552,20 +596,17 @@ def _train_and_test_zoom(run: ZoomRun) -> dict:
     if run.apn_lr is not None:
         recipe = dataclasses.replace(recipe, apn_lr=run.apn_lr)
     reference = run.method in ("centre", "oracle")
-    sizes = run.input_sizes
     if reference:  # one scale on a fixed crop, trained as long as RA-CNN's scale 1
         _reference_view(train, train_world, run)
         test_regions = _reference_view(test, test_world, run)
         recipe = dataclasses.replace(
             recipe, scale_epochs=run.scale_epochs + run.rounds * run.cls_epochs, rounds=0)
-        sizes = sizes[:1]
     elif run.method == "racnn-no-rank":
         recipe = dataclasses.replace(recipe, apn_epochs=0)
     engine.seed_everything(run.seed)
-    backbone = build_backbone("small_cnn", weights=run.weights, width=run.width)
-    model = get_model("racnn", tree, backbone=backbone, num_scales=len(sizes),
-                      input_sizes=sizes, apn_hidden=run.apn_hidden, crop=run.crop)
+    model = _zoom_model(run, tree)
     fitted = alternation.fit_racnn(model, train, recipe, tree=tree, seed=run.seed)
+    _save_model(run, model)
     outputs, targets = engine.predict(model, test)
     if reference:  # the region its one scale saw; its fused layer never trained
         outputs.regions, outputs.fused_logits = test_regions[:, None].clone(), None  # (N, 1, 3)
@@ -690,6 +731,7 @@ def _train_and_test_blend(run: BlendRun) -> dict:
     loss = get_loss(model_loss(family), None, **options)
     fitted = blending.fit_sarb(model, _Features(x_train, labels), recipe, loss=loss,
                                seed=run.seed)
+    _save_model(run, model)
     result = {"test": metrics.multilabel_report(_scores(model, x_test), test_world.targets),
               "train": metrics.multilabel_report(_scores(model, x_train), train_world.targets),
               "history": fitted.history,
@@ -765,6 +807,248 @@ def run_hier(run: HierRun, use_cache: bool = True) -> dict:
     return _cached(run, _train_and_test, use_cache, recipe=run.recipe_name)
 
 
+# ------------------------------------------------------------------ trained models
+def model_path(run: HierRun | ZoomRun | BlendRun) -> Path:
+    """Where the trained weights of ``run`` are cached: beside its result, as
+    ``<key>.pt`` (a state dict)."""
+    return cache_dir() / f"{run_key(run)}.pt"
+
+
+def _save_model(run: HierRun | ZoomRun | BlendRun, model: torch.nn.Module) -> None:
+    atomic.torch_save({k: v.detach().cpu() for k, v in model.state_dict().items()},
+                      model_path(run))
+
+
+def trained_model(run: HierRun | ZoomRun | BlendRun) -> torch.nn.Module:
+    """The trained network of ``run``, in eval mode on the CPU: read from the cache,
+    or trained now (which also caches its result, as :func:`run_many` would).
+
+    A :class:`BlendRun`'s network is returned over whole images: its frozen layers
+    (computed once per run in training) are put back in front of its backbone, so
+    ``model(images)`` takes ``(B, 3, S, S)`` canvases and ``model.backbone`` is the
+    whole feature extractor (the layer a class map explains).
+
+    Raises:
+        ValueError: ``run`` is not a training run.
+    """
+    if not isinstance(run, (HierRun, ZoomRun, BlendRun)):
+        raise ValueError(f"trained_model: run must be a HierRun, ZoomRun or BlendRun, got "
+                         f"{type(run).__name__}.")
+    path = model_path(run)
+    if not path.is_file():
+        _run_uncached(run)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    with torch.random.fork_rng():  # the weights are replaced; the draws must not leak
+        torch.manual_seed(run.seed)
+        if isinstance(run, HierRun):
+            model = _model(run, hier_shapes_tree())
+        elif isinstance(run, ZoomRun):
+            model = _zoom_model(run, hier_shapes_tree())
+        else:
+            names = MultiShapes("test", num_images=1, num_classes=run.num_classes,
+                                group_size=run.group_size, image_size=16).class_names
+            model, cnn = blend_model(run, torch.zeros(1, run.num_classes), names)
+    model.load_state_dict(state)
+    if isinstance(run, BlendRun):
+        frozen = list(cnn.features)[:run.frozen]
+        backbone = torch.nn.Sequential(*frozen, *model.backbone)
+        backbone.out_channels = model.backbone.out_channels
+        model.backbone = backbone
+    return model.eval()
+
+
+# ------------------------------------------------------------------ Grad-CAM runs
+#: The trained networks a :class:`CamRun` explains.
+CAM_FAMILIES = ("hrn", "racnn", "sarb")
+
+
+@dataclass(frozen=True)
+class CamRun:
+    """Where one trained network looks: its class activation maps on test images,
+    scored against the ground-truth boxes of the synthetic worlds.
+
+    Attributes:
+        run: the trained run explained: a :class:`HierRun` (HRN, one map per level),
+            a :class:`ZoomRun` (RA-CNN, one map per scale) or a :class:`BlendRun`
+            (SARB, one map per present class).
+        methods: CAM methods (keys of :data:`hmglib.cam.METHODS`).
+        images: test images explained (the first ones of the test split).
+    """
+
+    run: HierRun | ZoomRun | BlendRun
+    methods: tuple[str, ...] = ("gradcam", "gradcam++", "scorecam")
+    images: int = 48
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.run, (HierRun, ZoomRun, BlendRun)):
+            raise ValueError(f"CamRun: run must be a HierRun, ZoomRun or BlendRun, got "
+                             f"{type(self.run).__name__}.")
+        if isinstance(self.run, HierRun) and self.run.method != "hrn":
+            raise ValueError(f"CamRun: explains HRN among the hierarchical runs, got method "
+                             f"'{self.run.method}'.")
+        if isinstance(self.run, ZoomRun) and self.run.method not in ("racnn", "racnn-no-rank"):
+            raise ValueError(f"CamRun: explains RA-CNN runs, got method '{self.run.method}'.")
+        if isinstance(self.run, BlendRun) and _blend_family(self.run.method) == "linear":
+            raise ValueError("CamRun: explains the CSRL models (sarb, ssgrl and the ablations), "
+                             f"got method '{self.run.method}'.")
+        methods = tuple(self.methods)
+        for m in methods:
+            if m not in cam.METHODS:
+                raise ValueError(f"CamRun: method '{m}' is not one of {list(cam.METHODS)}.")
+        object.__setattr__(self, "methods", methods)
+        if int(self.images) < 1:
+            raise ValueError(f"CamRun: images={self.images} must be at least 1.")
+
+    @property
+    def family(self) -> str:
+        """``"hrn"``, ``"racnn"`` or ``"sarb"``."""
+        return ("hrn" if isinstance(self.run, HierRun) else
+                "racnn" if isinstance(self.run, ZoomRun) else "sarb")
+
+
+def profile_cams(seeds: Sequence[int] | None = None) -> list[CamRun]:
+    """The Grad-CAM chapter's runs, sized for the current profile
+    (:attr:`hmglib.profile.Profile.cam`): for every seed, HRN on HierShapes at
+    the profile's canvas, RA-CNN as the attention chapter trains it, and SARB at
+    the profile's known share."""
+    sizes = profile.current().cam
+    runs = []
+    for seed in (profile_seeds() if seeds is None else seeds):
+        for trained in (profile_run(image_size=sizes.image_size, seed=seed),
+                        profile_zoom(seed=seed),
+                        profile_blend(method="sarb", known=sizes.known, seed=seed)):
+            runs.append(CamRun(trained, methods=sizes.methods, images=sizes.images))
+    return runs
+
+
+def cam_subjects(run: CamRun) -> dict:
+    """What a :class:`CamRun` explains: ``{"images": (B, 3, S, S), "boxes": {kind:
+    (B, K, 4)}, "targets": ..., "names": ...}`` for its first test images.
+
+    * HRN and RA-CNN: HierShapes test canvases, ``targets`` the ``(B,)`` leaf
+      nodes, boxes ``object`` and ``part`` (``(B, 1, 4)``).
+    * SARB: one entry per (image, present class) of the first MultiShapes test
+      images: ``images`` repeats each image for each of its classes,
+      ``targets`` the ``(B,)`` classes, ``boxes["object"]`` the boxes of that
+      class's objects (NaN rows pad), ``image_index`` the ``(B,)`` test image.
+    """
+    if isinstance(run.run, BlendRun):
+        _, test = _blend_world(run.run)
+        n = min(run.images, len(test))
+        rows, classes, boxes = [], [], []
+        for i in range(n):
+            objects = test.boxes(i)
+            for c in objects.labels.unique().tolist():
+                rows.append(i)
+                classes.append(c)
+                boxes.append(objects.boxes[objects.labels == c])  # (k, 4)
+        k = max(len(b) for b in boxes)
+        padded = torch.full((len(boxes), k, 4), float("nan"))  # (B, K, 4)
+        for j, b in enumerate(boxes):
+            padded[j, :len(b)] = b
+        images = torch.stack([test[i][0] for i in range(n)])  # (n, 3, S, S)
+        index = torch.tensor(rows)
+        return {"images": images[index], "boxes": {"object": padded},
+                "targets": torch.tensor(classes), "image_index": index,
+                "names": test.class_names}
+    world = (_zoom_world(run.run)[1] if isinstance(run.run, ZoomRun) else
+             _hier_world(run.run, "test"))
+    # the first images: HierShapes cycles through the species (image i is species
+    # i mod C), so the first C images hold every species once
+    picks = torch.arange(min(run.images, len(world)))
+    boxes = [world.boxes(int(i)) for i in picks]
+    return {"images": torch.stack([world[int(i)][0] for i in picks]),  # (B, 3, S, S)
+            "boxes": {"object": torch.stack([b.object for b in boxes])[:, None],  # (B, 1, 4)
+                      "part": torch.stack([b.part for b in boxes])[:, None]},
+            "targets": world.targets[picks], "names": world.tree.names}
+
+
+def _cam_units(run: CamRun, model: torch.nn.Module, subjects: dict, method: str):
+    """``(unit, maps, net, net_images, net_maps, classes)`` for each level (HRN),
+    scale (RA-CNN) or for the present classes (SARB): ``maps`` ``(B, S, S)`` on the
+    canvas; ``net`` the logits :func:`hmglib.cam.confidence_change` scores,
+    ``net_images`` and ``net_maps`` what it scores on (the zoomed inputs and their
+    maps for a scale of RA-CNN)."""
+    x, targets = subjects["images"], subjects["targets"]
+    if run.family == "sarb":
+        maps = cam.class_cam(model, x, targets, method)  # (B, S, S)
+        yield "class", maps, cam.ClassLogits(model), x, maps, targets
+        return
+    tree = model.tree if run.family == "hrn" else hier_shapes_tree()
+    if run.family == "hrn":
+        for lv, name in enumerate(tree.level_names):
+            classes = tree.lift(targets, lv) - int(tree.nodes_at(lv)[0])  # (B,) in the level
+            maps = cam.level_cam(model, x, lv, classes, method)  # (B, S, S)
+            yield name, maps, cam.LevelLogits(model, lv), x, maps, classes
+        return
+    classes = targets - int(tree.nodes_at(tree.num_levels - 1)[0])  # (B,) species
+    for s in range(model.num_scales):
+        got = cam.scale_cam(model, x, s, classes, method)
+        yield f"scale {s + 1}", got.maps, cam.ScaleNet(model, s), got.crops, got.crop_maps, classes
+
+
+def _train_and_test_cam(run: CamRun) -> dict:
+    model = trained_model(run.run)
+    subjects = cam_subjects(run)
+    b, side = subjects["images"].shape[0], subjects["images"].shape[-1]
+    rows, faithful = [], []
+
+    def score(unit: str, method: str, maps: torch.Tensor) -> None:
+        for key, values in cam.localisation_scores(maps, subjects["boxes"]).items():
+            metric, box = key.split("/")
+            defined = values[~torch.isnan(values)]
+            rows.append({"unit": unit, "method": method, "box": box, "metric": metric,
+                         "value": float(defined.mean()) if len(defined) else float("nan"),
+                         "images": int(len(defined))})
+
+    def faithfulness(unit: str, method: str, net, images, maps, classes) -> None:
+        change = cam.confidence_change(net, images, maps, classes)  # (B,)
+        faithful.append({"unit": unit, "method": method, "metric": "confidence change",
+                         "value": float(change.mean())})
+
+    references = {kind: cam.reference_maps(kind, b, side, side, seed=run.run.seed)
+                  for kind in cam.REFERENCES}
+    for method in run.methods:
+        for unit, maps, net, images, net_maps, classes in _cam_units(run, model, subjects,
+                                                                      method):
+            score(unit, method, maps)
+            faithfulness(unit, method, net, images, net_maps, classes)
+            if method == run.methods[0]:  # the references, once per unit
+                for kind, ref in references.items():
+                    score(unit, kind, ref)
+                    size = images.shape[-1]
+                    faithfulness(unit, kind, net, images,
+                                 cam.reference_maps(kind, b, size, size, seed=run.run.seed),
+                                 classes)
+    return {"family": run.family, "rows": rows, "faithfulness": faithful, "subjects": b}
+
+
+def run_cam(run: CamRun, use_cache: bool = True) -> dict:
+    """Explain and score one :class:`CamRun` (or read it from the cache); trains
+    the network it explains first when that is not cached (:func:`trained_model`).
+
+    Returns:
+        A dict with keys ``run`` (its fields), ``family``, ``subjects`` (the maps per
+        unit and method), ``rows`` (one per unit (level, scale or ``"class"``),
+        method (CAM methods and the ``"random"`` and ``"centre"`` reference maps),
+        box kind and metric (``"pointing"``, ``"energy"``): ``value`` the mean over
+        the maps that have one, ``images`` their count), ``faithfulness`` (one per
+        unit and method: the mean ``"confidence change"`` of
+        :func:`hmglib.cam.confidence_change`), ``seconds``, ``key``, ``cached``.
+    """
+    return _cached(run, _train_and_test_cam, use_cache)
+
+
+def cam_frame(results: Sequence[dict], what: str = "rows"):
+    """Cam runs as one long table: ``family``, ``seed``, ``unit``, ``method``, ``box``,
+    ``metric``, ``value`` (``what="rows"``), or the faithfulness rows
+    (``what="faithfulness"``)."""
+    import pandas as pd
+
+    return pd.DataFrame([{"family": r["family"], "seed": r["run"]["run"]["seed"], **row}
+                         for r in results for row in r[what]])
+
+
 def _default_workers() -> int:
     """``$HMG_WORKERS``, else one per core; one (this process) when a GPU is present,
     where runs take turns on the device and a forked process could not use it."""
@@ -778,7 +1062,9 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _run_uncached(run: HierRun | ZoomRun | BlendRun) -> dict:
+def _run_uncached(run: HierRun | ZoomRun | BlendRun | CamRun) -> dict:
+    if isinstance(run, CamRun):
+        return run_cam(run, use_cache=False)
     if isinstance(run, ZoomRun):
         return run_zoom(run, use_cache=False)
     if isinstance(run, BlendRun):
@@ -786,7 +1072,7 @@ def _run_uncached(run: HierRun | ZoomRun | BlendRun) -> dict:
     return run_hier(run, use_cache=False)
 
 
-def run_many(runs: Sequence[HierRun | ZoomRun | BlendRun], workers: int | None = None,
+def run_many(runs: Sequence[HierRun | ZoomRun | BlendRun | CamRun], workers: int | None = None,
              use_cache: bool = True) -> list[dict]:
     """Run a sweep: the results of ``runs``, in order.
 
@@ -805,9 +1091,9 @@ def run_many(runs: Sequence[HierRun | ZoomRun | BlendRun], workers: int | None =
             :class:`ZoomRun` or a :class:`BlendRun`.
     """
     for i, run in enumerate(runs):
-        if not isinstance(run, (HierRun, ZoomRun, BlendRun)):
+        if not isinstance(run, (HierRun, ZoomRun, BlendRun, CamRun)):
             raise ValueError(f"run_many: runs[{i}] is a {type(run).__name__}, not a HierRun, "
-                             "a ZoomRun or a BlendRun.")
+                             "a ZoomRun, a BlendRun or a CamRun.")
     if workers is None:
         workers = _default_workers()
     if workers < 1:

@@ -22,7 +22,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-__all__ = ["Profile", "RunSizes", "ZoomSizes", "BlendSizes", "PROFILES", "get", "current"]
+__all__ = ["Profile", "RunSizes", "ZoomSizes", "BlendSizes", "CamSizes", "PROFILES", "get",
+           "current"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,25 @@ class BlendSizes:
 
 
 @dataclass(frozen=True)
+class CamSizes:
+    """The sizes of the Grad-CAM chapter's maps (:class:`hmglib.experiments.CamRun`;
+    :func:`hmglib.experiments.profile_cams` starts from them).
+
+    Attributes:
+        image_size: the canvas of the HRN runs explained (their backbone map is
+            ``image_size / 8`` on a side: 8 x 8 at 64 px).
+        images: test images explained per run (SARB: per image, each class present).
+        known: the known label share of the SARB runs explained.
+        methods: the CAM methods (keys of :data:`hmglib.cam.METHODS`).
+    """
+
+    image_size: int
+    images: int
+    known: float
+    methods: tuple[str, ...] = ("gradcam", "gradcam++", "scorecam")
+
+
+@dataclass(frozen=True)
 class Profile:
     """The sizes one run profile gives every experiment.
 
@@ -123,6 +143,7 @@ class Profile:
         zoom: the sizes of the attention chapter's RA-CNN runs (:class:`ZoomSizes`).
         blend: the sizes of the representation-blending chapter's SARB runs
             (:class:`BlendSizes`).
+        cam: the sizes of the Grad-CAM chapter's maps (:class:`CamSizes`).
     """
 
     name: str
@@ -137,6 +158,7 @@ class Profile:
     cache_mib: int
     zoom: ZoomSizes
     blend: BlendSizes
+    cam: CamSizes
 
 
 #: The run profiles by name: ``quick``, ``cpu`` and ``gpu``.
@@ -151,7 +173,8 @@ PROFILES: dict[str, Profile] = {
                      blend=BlendSizes(known=(0.1, 0.9), num_images=64, test_images=32,
                                       image_size=32, epochs=2, blend_start=1,
                                       prototype_every=1, num_prototypes=2, feature_dim=16,
-                                      hidden=8)),
+                                      hidden=8),
+                     cam=CamSizes(image_size=32, images=4, known=0.5)),
     "cpu": Profile("cpu", epochs=8, samples_per_class=150, image_size=64, batch_size=64,
                    num_workers=0, time_budget_s=240.0,
                    run=RunSizes(epochs=5, samples_per_class=30, image_size=32, batch_size=32),
@@ -164,7 +187,9 @@ PROFILES: dict[str, Profile] = {
                    blend=BlendSizes(known=(0.1, 0.3, 0.5, 0.7, 0.9), num_images=384,
                                     test_images=400, image_size=64, epochs=12, blend_start=3,
                                     prototype_every=3, num_prototypes=4, feature_dim=64,
-                                    hidden=16)),
+                                    hidden=16),
+                   # HRN at 64 px: an 8 x 8 map per level, fine enough to find a marking
+                   cam=CamSizes(image_size=64, images=48, known=0.5)),
     # the data chapter's probes at the papers' image size: 8,100 images of 448 px
     # per split, 30 epochs (rendering at 448 px, not the GPU, bounds their time)
     "gpu": Profile("gpu", epochs=30, samples_per_class=300, image_size=448, batch_size=8,
@@ -180,7 +205,8 @@ PROFILES: dict[str, Profile] = {
                    blend=BlendSizes(known=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
                                     num_images=8000, test_images=2000, image_size=128,
                                     epochs=20, blend_start=5, prototype_every=5,
-                                    num_prototypes=10, feature_dim=1024, hidden=512)),
+                                    num_prototypes=10, feature_dim=1024, hidden=512),
+                   cam=CamSizes(image_size=128, images=500, known=0.5)),
 }
 
 

@@ -196,13 +196,18 @@ def paired_gain(treated: Mapping[int, float], control: Mapping[int, float]) -> d
         ``{"mean", "spread", "n", "holds"}`` (``holds`` is 1.0 or 0.0).
 
     Raises:
-        ValueError: fewer than two seeds in common (the message names both sets).
+        ValueError: fewer than two seeds in common (the message names both sets), or a
+            gain that is not finite (the message names its seeds).
     """
     seeds = sorted(set(treated) & set(control))
     if len(seeds) < 2:
         raise ValueError(f"paired_gain: needs at least 2 seeds in common, got treated seeds "
                          f"{sorted(treated)} and control seeds {sorted(control)}.")
     gains = [float(treated[s]) - float(control[s]) for s in seeds]
+    undefined = [s for s, g in zip(seeds, gains, strict=True) if not math.isfinite(g)]
+    if undefined:
+        raise ValueError(f"paired_gain: the gain is not a number (NaN or inf) at seeds "
+                         f"{undefined}; leave those seeds out of both mappings, and say so.")
     mean, spread = statistics.fmean(gains), statistics.stdev(gains)
     return {"mean": mean, "spread": spread, "n": float(len(seeds)),
             "holds": float(mean > spread)}

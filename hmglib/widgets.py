@@ -17,18 +17,19 @@ mirroring message switched off. An Image widget sends nothing back.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
 from hmglib import probability, viz
+from hmglib.checks import check_int
 from hmglib.hierarchy import LabelTree
 from hmglib.models.racnn import CROP_METHODS, BoxBounds
 
 __all__ = ["figure_png", "figure_image", "tree_explorer", "marginals_explorer", "relabel_explorer",
-           "scenario_explorer", "crop_explorer"]
+           "scenario_explorer", "crop_explorer", "cam_explorer"]
 
 
 def figure_png(fig: Figure, dpi: int = 100) -> bytes:
@@ -371,3 +372,116 @@ def crop_explorer(image, out_size: int, box: tuple[float, float, float] = (0.5, 
     half.observe(on_half, names="value")
     pick.observe(redraw, names="value")
     return w.VBox([pick, sx, sy, half, picture])
+
+
+def _choices(fn: str, what: str, values, example: str) -> list[str]:
+    """``values`` as a non-empty list of distinct strings."""
+    names = [values] if isinstance(values, str) else [str(v) for v in values]
+    if not names:
+        raise ValueError(f"{fn}: {what} is empty; give at least one, e.g. {example}.")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{fn}: {what}={names} repeats a name; give each once.")
+    return names
+
+
+def cam_explorer(
+    images: torch.Tensor,
+    compute: Callable[[int, str, str], torch.Tensor],
+    levels: Sequence[str],
+    methods: Sequence[str],
+    boxes: Mapping[str, torch.Tensor] | None = None,
+    titles: Sequence[str] | None = None,
+    *,
+    index: int = 0,
+):
+    """Pick an image, a level (or a scale, or a class) and a CAM method: see the
+    map over the image (:func:`~hmglib.viz.cams.draw_cams`, one row).
+
+    Nothing is computed here: ``compute(index, level, method)`` returns the map
+    (the chapter passes a function that reads maps computed before, or caches
+    them), and each change of a dropdown calls it once and redraws.
+
+    Args:
+        images: ``(B, 3, H, W)`` float in ``[0, 1]`` (or uint8).
+        compute: ``(index, level, method) -> (H, W)`` float map in ``[0, 1]`` of
+            image ``index`` (an int in ``0..B-1``).
+        levels: the names offered for the level (levels, scales or classes), at
+            least one; the first is shown first.
+        methods: the CAM methods offered (e.g. ``"gradcam"``), at least one.
+        boxes: optional ``{kind: (B, 4) or (B, K, 4) float pixel xyxy}`` of the images
+            (rows of NaN are padding), outlined on both panels.
+        titles: optional ``B`` strings, one per image (e.g. its class): the
+            image dropdown's options and the row's label.
+        index: the image shown first, in ``0..B-1``.
+
+    Returns:
+        An ``ipywidgets.VBox``: the three dropdowns (image, level, method) in a row,
+        and the figure.
+
+    Raises:
+        TypeError: ``compute`` is not callable.
+        ValueError: no levels or methods, or a repeated one; ``index`` outside
+            ``0..B-1``; ``titles`` not one per image; a map from ``compute`` that is
+            not ``(H, W)`` in ``[0, 1]``; malformed images or boxes (as
+            :func:`~hmglib.viz.cams.draw_cams` reports them).
+    """
+    import ipywidgets as w
+
+    fn = "cam_explorer"
+    if not callable(compute):
+        raise TypeError(f"{fn}: compute must be a function (index, level, method) -> (H, W) "
+                        f"map, got {type(compute).__name__}.")
+    batch = images if isinstance(images, torch.Tensor) else torch.as_tensor(images)
+    if batch.dim() != 4 or batch.shape[0] == 0:
+        raise ValueError(f"{fn}: images must be a non-empty batch (B, 3, H, W), got shape "
+                         f"{tuple(batch.shape)}; one image becomes a batch with image[None].")
+    n = int(batch.shape[0])
+    level_names = _choices(fn, "levels", levels, "['order', 'family', 'species']")
+    method_names = _choices(fn, "methods", methods, "['gradcam', 'scorecam']")
+    index = check_int(fn, "index", index, 0, hint="the image shown first")
+    if index >= n:
+        raise ValueError(f"{fn}: index={index} is not an image of the batch of {n}; give an "
+                         f"int in 0..{n - 1}.")
+    if boxes is not None:
+        if not isinstance(boxes, Mapping):
+            raise ValueError(f"{fn}: boxes must be a dict {{kind: (B, 4) or (B, K, 4) pixel "
+                             f"xyxy}}, got {type(boxes).__name__}.")
+        for kind, b in boxes.items():
+            if torch.as_tensor(b).dim() not in (2, 3) or len(b) != n:
+                raise ValueError(f"{fn}: boxes[{kind!r}] has shape "
+                                 f"{tuple(torch.as_tensor(b).shape)}; give (B, 4) or "
+                                 f"(B, K, 4) with B = {n}, one row per image.")
+    if titles is not None and (isinstance(titles, str) or len(titles) != n):
+        raise ValueError(f"{fn}: titles must hold one string per image, {n}; got "
+                         f"{1 if isinstance(titles, str) else len(titles)}.")
+    labels = None if titles is None else [str(t) for t in titles]
+    options = [(f"{i}: {labels[i]}" if labels else str(i), i) for i in range(n)]
+    pick = w.Dropdown(options=options, value=index, description="image")
+    level = w.Dropdown(options=level_names, value=level_names[0], description="level")
+    method = w.Dropdown(options=method_names, value=method_names[0], description="method")
+
+    def draw() -> Figure:
+        i = int(pick.value)
+        cam = compute(i, level.value, method.value)
+        shown = {k: torch.as_tensor(b)[i:i + 1] for k, b in (boxes or {}).items()}  # (1, ...)
+        return viz.draw_cams(batch[i:i + 1], {f"{level.value}, {method.value}": _one_map(
+            fn, cam, batch.shape[-2:], (i, level.value, method.value))[None]},
+            boxes=shown or None, row_labels=None if labels is None else [labels[i]],
+            max_rows=1)
+
+    image, redraw = figure_image(draw)
+    for d in (pick, level, method):
+        d.observe(redraw, names="value")
+    return w.VBox([w.HBox([pick, level, method]), image])
+
+
+def _one_map(fn: str, cam, size: torch.Size, call: tuple[int, str, str]) -> torch.Tensor:
+    """What ``compute`` returned, as one ``(H, W)`` float map of the image's size."""
+    t = cam.detach().cpu() if isinstance(cam, torch.Tensor) else torch.as_tensor(cam)
+    if t.dim() == 3 and t.shape[0] == 1:
+        t = t[0]  # (H, W): one map given as a batch of one
+    if tuple(t.shape) != tuple(size) or not t.is_floating_point():
+        raise ValueError(f"{fn}: compute{call} returned shape {tuple(t.shape)} and dtype "
+                         f"{t.dtype}; it must return one (H, W) = {tuple(size)} float map in "
+                         "[0, 1] of that image.")
+    return t

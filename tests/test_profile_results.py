@@ -158,6 +158,11 @@ def test_paired_gain_by_hand() -> None:
     assert noisy["mean"] == pytest.approx(8 / 3) and noisy["holds"] == 0.0
 
 
+def test_paired_gain_refuses_a_gain_that_is_not_a_number() -> None:
+    with pytest.raises(ValueError, match=r"not a number .* seeds \[1\]"):
+        results.paired_gain({0: 1.0, 1: float("nan"), 2: 3.0}, {0: 0.0, 1: 0.0, 2: 0.0})
+
+
 def test_paired_gain_needs_two_seeds() -> None:
     with pytest.raises(ValueError, match=r"at least 2 seeds in common.*\[0\].*\[1\]"):
         results.paired_gain({0: 1.0}, {1: 2.0})

@@ -43,12 +43,14 @@ def test_readme_module_map_names_every_module() -> None:
 
 
 def test_colab_installs_the_slim_extra() -> None:
-    """Colab gets the library and the widgets, not the book builder."""
+    """Colab gets the library, the widgets and the Grad-CAM package, not the book
+    builder."""
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "optional-dependencies"]
     assert "hmglib[colab]" in colab.INSTALL_SOURCE
     assert not any("jupyter-book" in d for d in extras["colab"])
     assert any(d.startswith("ipywidgets") for d in extras["colab"])
+    assert any(d.startswith("grad-cam") for d in extras["colab"])  # the Grad-CAM chapter
 
 
 def test_environment_yml_matches_pyproject() -> None:

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from hmglib import LabelTree, LabelTreeError, viz
 
 PATHS = [("b", "y", "1"), ("a", "x", "2"), ("b", "z", "3"), ("b", "y", "4"), ("a", "x", "5")]
-SUBMODULES = ["architecture", "blending", "colors", "crops", "curves", "data", "page",
+SUBMODULES = ["architecture", "blending", "cams", "colors", "crops", "curves", "data", "page",
               "probabilities", "protocols", "trees"]
 
 

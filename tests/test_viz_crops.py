@@ -6,24 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from figure_rects import rects
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 
 from hmglib import viz
 from hmglib.models.racnn import BoxBounds, attention_crop
 from hmglib.viz.colors import BOX_COLORS
-
-
-def _rects(ax) -> dict[str, list[tuple[float, float, float, float]]]:
-    """The rectangles drawn in ``ax`` as pixel ``xyxy``, by label."""
-    found: dict[str, list[tuple[float, float, float, float]]] = {}
-    for p in ax.patches:
-        if isinstance(p, Rectangle):
-            x, y = p.get_xy()
-            found.setdefault(p.get_label(), []).append(
-                (x, y, x + p.get_width(), y + p.get_height()))
-    return found
 
 
 def _line(ax, label: str) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +54,7 @@ def test_boxcar_mask_panels_and_its_derivative_lives_at_the_edges() -> None:
     assert np.abs(d_soft[np.abs(x - 32) < 4]).max() > 1e-3 * np.abs(d_soft).max()
     # the 2-D mask at the largest k, with the box's outline
     assert mask.images[0].get_array().shape == (size, size)
-    assert _rects(mask)["box"] == [pytest.approx((16.0, 16.0, 48.0, 48.0))]
+    assert rects(mask)["box"] == [pytest.approx((16.0, 16.0, 48.0, 48.0))]
 
 
 def test_boxcar_mask_log_and_t_l() -> None:
@@ -101,14 +90,14 @@ def test_regions_are_drawn_nested_at_their_pixels(images, regions) -> None:
     fig = viz.draw_attention_regions(images, regions, obj, part, titles=["a", "b"])
     assert len(fig.axes) == 2 * 3
     first, second, third = fig.axes[:3]  # image 0, scales 1..3
-    assert set(_rects(first)) == {"object", "part"}  # scale 1 is the whole image
-    assert _rects(second)["scale 2 region"] == [pytest.approx((6.0, 10.0, 26.0, 30.0))]
-    third_rects = _rects(third)
+    assert set(rects(first)) == {"object", "part"}  # scale 1 is the whole image
+    assert rects(second)["scale 2 region"] == [pytest.approx((6.0, 10.0, 26.0, 30.0))]
+    third_rects = rects(third)
     assert third_rects["scale 2 region"] == [pytest.approx((6.0, 10.0, 26.0, 30.0))]
     assert third_rects["scale 3 region"] == [pytest.approx((10.0, 14.0, 18.0, 22.0))]
     assert third_rects["object"] == [pytest.approx((8.0, 10.0, 24.0, 30.0))]
     # image 1, scale 3: (0.7 -+ 0.125) * 40, (0.65 -+ 0.125) * 40
-    assert _rects(fig.axes[5])["scale 3 region"] == [pytest.approx((23.0, 21.0, 33.0, 31.0))]
+    assert rects(fig.axes[5])["scale 3 region"] == [pytest.approx((23.0, 21.0, 33.0, 31.0))]
     colors = {p.get_label(): to_hex(p.get_edgecolor()) for p in third.patches}
     assert colors == {"object": BOX_COLORS[0], "part": BOX_COLORS[1],  # each its own colour
                       "scale 2 region": BOX_COLORS[2], "scale 3 region": BOX_COLORS[3]}
@@ -130,8 +119,8 @@ def test_crops_sit_beside_their_regions_with_the_boxes_they_show(images, regions
     assert crop_ax.get_title() == "zoom 2: input"
     assert fig.axes[0].get_title() == "whole: the image"
     # the part (12..16, 14..18) in scale 3's region (10..18, 14..22) zoomed to 16 px
-    assert _rects(crop_ax)["part"] == [pytest.approx((4.0, 0.0, 12.0, 8.0), abs=1e-4)]
-    assert "part" not in _rects(fig.axes[11])  # image 1's part is outside scale 3's crop
+    assert rects(crop_ax)["part"] == [pytest.approx((4.0, 0.0, 12.0, 8.0), abs=1e-4)]
+    assert "part" not in rects(fig.axes[11])  # image 1's part is outside scale 3's crop
 
 
 @pytest.mark.parametrize(("change", "error", "match"), [
@@ -165,7 +154,7 @@ def test_crop_views_draw_the_box_and_each_method_s_crop(images) -> None:
     image, box = images[0], (0.4, 0.55, 0.2)
     fig = viz.draw_crop_views(image, box, out_size=24)
     assert len(fig.axes) == 3
-    assert _rects(fig.axes[0])["box"] == [pytest.approx((8.0, 14.0, 24.0, 30.0))]
+    assert rects(fig.axes[0])["box"] == [pytest.approx((8.0, 14.0, 24.0, 30.0))]
     want = attention_crop(image[None], torch.tensor([box]), 24)[0]  # (3, 24, 24)
     shown = fig.axes[1].images[0].get_array()
     assert shown.shape == (24, 24, 3)

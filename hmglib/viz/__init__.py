@@ -19,6 +19,11 @@ lives in the module of the idea it draws:
   attention over the image, a batch's partial labels beside its ILRB and PLRB
   soft targets, category features and their prototypes in two dimensions, the
   per-step training loss and its fluctuation);
+* :mod:`hmglib.viz.cams`: class activation maps (Grad-CAM) laid over their
+  images (one map per level, scale or class; RA-CNN's maps on the input each
+  scale saw and on the image; methods × levels for one image; a map by hand
+  beside the package's) and their localisation scores as bars over seeds,
+  against maps that ignore the image;
 * :mod:`hmglib.viz.architecture`: network architectures (HRN's blocks, fusion
   and heads, with the shape of every tensor for a given backbone);
 * :mod:`hmglib.viz.curves`: results of training runs (curves against the relabel
@@ -29,9 +34,6 @@ lives in the module of the idea it draws:
 * :mod:`hmglib.viz.colors`: the colours every figure shares;
 * :mod:`hmglib.viz.page`: the page a figure is read on (its column's width, the
   smallest readable font, and which texts of a figure fall below it).
-
-Class activation maps (Grad-CAM) will get a module of their own, built on
-:func:`~hmglib.viz.data.draw_boxes`.
 
 **Argument order.** The data comes first, then the tree, then the options:
 ``draw_marginals(marginals, tree, ...)``, ``draw_label_gradient(grad, tree,
@@ -50,9 +52,18 @@ from hmglib.viz.blending import (
     draw_feature_projection,
     draw_step_losses,
 )
+from hmglib.viz.cams import (
+    draw_cam_grid,
+    draw_cams,
+    draw_hand_vs_package,
+    draw_localisation,
+    draw_scale_cams,
+    overlay,
+)
 from hmglib.viz.colors import (
     BLEND_COLOR,
     BOX_COLORS,
+    CAM_CMAP,
     LEVEL_COLORS,
     PARTIAL_COLORS,
     RELATION_COLORS,
@@ -129,6 +140,13 @@ __all__ = [
     "draw_blend_targets",
     "draw_feature_projection",
     "draw_step_losses",
+    # cams
+    "overlay",
+    "draw_cams",
+    "draw_scale_cams",
+    "draw_cam_grid",
+    "draw_localisation",
+    "draw_hand_vs_package",
     # architecture
     "draw_hrn_architecture",
     # curves
@@ -146,6 +164,7 @@ __all__ = [
     "BLEND_COLOR",
     "BOX_COLORS",
     "PARTIAL_COLORS",
+    "CAM_CMAP",
     "level_color",
     # page
     "PAGE_WIDTH_IN",

@@ -13,6 +13,7 @@ __all__ = [
     "RELATION_COLORS",
     "BOX_COLORS",
     "PARTIAL_COLORS",
+    "CAM_CMAP",
     "level_color",
 ]
 
@@ -34,6 +35,10 @@ PARTIAL_COLORS = ["#c44e52", "#e6e6e6", "#55a868"]
 #: A soft target made by a blend (SARB's ``1 - alpha``, ``1 - beta``), beside
 #: :data:`PARTIAL_COLORS`.
 BLEND_COLOR = "#4c72b0"
+
+#: The matplotlib colormap of class activation maps laid over an image (blue:
+#: nothing, red: the map's maximum), as Grad-CAM's figures draw them.
+CAM_CMAP = "jet"
 
 
 def level_color(k: int) -> str:
