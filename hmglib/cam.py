@@ -54,11 +54,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from hmglib.checks import check_choice, check_images, check_int, check_real, check_seed
+from hmglib.models.baselines import FlatClassifier, PerLevelClassifier
 
 __all__ = [
     "METHODS", "REFERENCES", "method_class", "LevelLogits", "ScaleNet", "ClassLogits", "ScaleCam",
     "grad_cam", "hand_grad_cam", "level_cam", "scale_cam", "class_cam", "paste_into_region",
-    "box_mask", "pointing_game", "energy_in_box", "localisation_scores", "point_boxes",
+    "box_mask", "pointing_game", "energy_in_box", "localisation_scores",
     "random_maps", "centre_prior", "reference_maps", "confidence_change", "live_hooks",
 ]
 
@@ -121,7 +122,9 @@ class LevelLogits(nn.Module):
             and has ``.tree``.
         level: an index (0 the coarsest, negative from the end) or a level name.
 
-    Forward: ``(B, 3, H, W)`` → ``(B, C_level)`` logits of the level's head.
+    Forward: ``(B, 3, H, W)`` → ``(B, C_level)`` logits of the level's head (for
+    HRN's finest level, its sigmoid-node head ``level_logits[-1]``, not the softmax
+    head ``leaf_logits``; both read the same feature ``h_L``).
     """
 
     def __init__(self, model: nn.Module, level: int | str) -> None:
@@ -133,6 +136,11 @@ class LevelLogits(nn.Module):
         self.model = model
         self.level = _level_index("LevelLogits", model.tree, level)
         self.num_classes = int(model.tree.level_sizes[self.level])
+        #: how the level's logits become a class probability: one softmax per level
+        #: for the flat and per-level baselines, one sigmoid per node otherwise (HRN's
+        #: level heads, C-HMCNN)
+        self.probability = ("softmax" if isinstance(model, (FlatClassifier, PerLevelClassifier))
+                            else "sigmoid")
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images).level_logits[self.level]  # (B, C_level)
@@ -142,8 +150,16 @@ class ScaleNet(nn.Module):
     """One scale of an RA-CNN as a classifier of its own zoomed input: that scale's
     backbone, global average pool and head.
 
-    Forward: ``(B, 3, s, s)`` zoomed inputs → ``(B, K)`` the scale's logits.
+    Args:
+        model: an :class:`~hmglib.models.racnn.RACNN`.
+        scale: ``0..S-1`` (0 sees the whole image).
+
+    Forward: ``(B, 3, s, s)`` zoomed inputs → ``(B, K)`` the scale's logits (a
+    softmax over the ``K`` classes gives its probabilities).
     """
+
+    #: how the logits become a class probability (RA-CNN's classifiers: a softmax)
+    probability = "softmax"
 
     def __init__(self, model: nn.Module, scale: int) -> None:
         super().__init__()
@@ -165,7 +181,15 @@ class ScaleNet(nn.Module):
 
 class ClassLogits(nn.Module):
     """A multi-label model (SARB, SSGRL-style, linear) that returns its ``(B, C)``
-    logits (``.logits`` of its :class:`~hmglib.models.sarb.MultiLabelOutput`)."""
+    logits (``.logits`` of its :class:`~hmglib.models.sarb.MultiLabelOutput`).
+
+    Args:
+        model: the multi-label model.
+        num_classes: ``C`` when the model has no ``.num_classes``.
+    """
+
+    #: how the logits become a class probability (one independent sigmoid per class)
+    probability = "sigmoid"
 
     def __init__(self, model: nn.Module, num_classes: int | None = None) -> None:
         super().__init__()
@@ -211,6 +235,8 @@ def _untouched(model: nn.Module) -> Iterator[None]:
     """Restore every module's train/eval mode and every parameter's ``.grad`` on exit."""
     modes = [(m, m.training) for m in model.modules()]
     grads = [(p, p.grad) for p in model.parameters()]
+    for p, _ in grads:  # a backward inside must not add into the caller's tensors
+        p.grad = None
     try:
         yield
     finally:
@@ -278,6 +304,7 @@ def grad_cam(net: nn.Module, images: torch.Tensor, target_layer: nn.Module,
         try:
             if method == "scorecam":
                 cam.batch_size = 256  # masked copies per forward
+                batch_size = 1  # the package holds (B, K, 3, H, W) masked copies at once
             for i in range(0, b, batch_size):
                 x = images[i:i + batch_size].detach().to(device).clone().requires_grad_(True)
                 targets = [target(int(c)) for c in classes[i:i + batch_size]]
@@ -424,6 +451,12 @@ def paste_into_region(maps: torch.Tensor, regions: torch.Tensor,
     if maps.dim() != 3 or regions.dim() != 2 or regions.shape != (maps.shape[0], 3):
         raise ValueError(f"paste_into_region: maps (B, h, w) and regions (B, 3) expected, "
                          f"got {tuple(maps.shape)} and {tuple(regions.shape)}.")
+    if len(size) != 2 or min(int(v) for v in size) < 1:
+        raise ValueError(f"paste_into_region: size must be the image's (H, W) in pixels, got "
+                         f"{size}.")
+    if not bool(torch.isfinite(regions).all()) or bool((regions[:, 2] <= 0).any()):
+        raise ValueError("paste_into_region: regions must be finite (t_x, t_y, t_l) with a "
+                         "positive half side t_l.")
     h, w = int(size[0]), int(size[1])
     u = (torch.arange(w, dtype=torch.float32) + 0.5) / w  # (W,) pixel centres in [0, 1]
     v = (torch.arange(h, dtype=torch.float32) + 0.5) / h  # (H,)
@@ -517,16 +550,16 @@ def class_cam(model: nn.Module, images: torch.Tensor,
 
 
 def live_hooks(model: nn.Module) -> int:
-    """How many forward, forward-pre and backward hooks the modules of ``model`` hold
-    (zero after any number of calls of this module's functions)."""
+    """How many forward, forward-pre, backward and backward-pre hooks the modules of
+    ``model`` hold (zero after any number of calls of this module's functions)."""
     return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
-               for m in model.modules())
+               + len(m._backward_pre_hooks) for m in model.modules())
 
 
 # ------------------------------------------------------------------ scores
 def _check_maps(owner: str, cams: object) -> torch.Tensor:
-    if not isinstance(cams, torch.Tensor):
-        cams = torch.as_tensor(np.asarray(cams))
+    cams = cams.detach().cpu() if isinstance(cams, torch.Tensor) else torch.as_tensor(
+        np.asarray(cams))
     if cams.dim() != 3 or not cams.is_floating_point():
         raise ValueError(f"{owner}: cams must be (B, H, W) float maps, got shape "
                          f"{tuple(cams.shape)} and dtype {cams.dtype}.")
@@ -650,32 +683,6 @@ def localisation_scores(cams: torch.Tensor,
     return out
 
 
-def point_boxes(points: torch.Tensor, half_side: float | torch.Tensor) -> torch.Tensor:
-    """Square boxes around annotated points (CUB's part locations), for scoring maps
-    against parts that are points, not boxes.
-
-    Args:
-        points: ``(B, P, 3)`` float ``(x, y, visible)`` in pixels (CUB's
-            ``part_locs``, after any resize of the image).
-        half_side: half the square's side in pixels, one number or ``(B,)``
-            (e.g. a tenth of the bird box's longer side).
-
-    Returns:
-        ``(B, P, 4)`` float pixel ``xyxy``; rows of an invisible part are NaN
-        (padding for :func:`pointing_game` and :func:`energy_in_box`).
-    """
-    p = torch.as_tensor(points, dtype=torch.float32)
-    if p.dim() != 3 or p.shape[-1] != 3:
-        raise ValueError(f"point_boxes: points must be (B, P, 3) (x, y, visible), got shape "
-                         f"{tuple(p.shape)}.")
-    half = torch.as_tensor(half_side, dtype=torch.float32).reshape(-1, 1)  # (B or 1, 1)
-    if bool((half <= 0).any()):
-        raise ValueError("point_boxes: half_side must be positive.")
-    x, y = p[..., 0], p[..., 1]  # (B, P)
-    out = torch.stack([x - half, y - half, x + half, y + half], -1)  # (B, P, 4)
-    return torch.where((p[..., 2] > 0)[..., None], out, torch.full_like(out, float("nan")))
-
-
 # ------------------------------------------------------------------ references
 def random_maps(n: int, height: int, width: int, seed: int = 0) -> torch.Tensor:
     """``(n, H, W)`` float32 uniform noise in ``[0, 1)``: a map that ignores the image
@@ -707,11 +714,22 @@ def reference_maps(kind: str, n: int, height: int, width: int, seed: int = 0) ->
 
 
 # ------------------------------------------------------------------ faithfulness
+class _SigmoidTarget:
+    """The sigmoid probability of class ``c`` from one image's ``(C,)`` logits (the
+    package's targets give the softmax one)."""
+
+    def __init__(self, category: int) -> None:
+        self.category = category
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(output[..., self.category])
+
+
 def confidence_change(net: nn.Module, images: torch.Tensor, cams: torch.Tensor,
                       classes: Sequence[int] | torch.Tensor,
-                      batch_size: int = 64) -> torch.Tensor:
+                      batch_size: int = 64, probability: str | None = None) -> torch.Tensor:
     """The package's faithfulness metric (``CamMultImageConfidenceChange``): how the
-    class's softmax probability changes when each image is multiplied by its map.
+    class's probability changes when each image is multiplied by its map.
 
     A faithful map keeps what the class needs: the change is near 0 (or positive);
     a map on the wrong place drops the probability.
@@ -723,12 +741,18 @@ def confidence_change(net: nn.Module, images: torch.Tensor, cams: torch.Tensor,
         cams: ``(B, H, W)`` maps in ``[0, 1]`` on those images.
         classes: ``(B,)`` the class each map explains.
         batch_size: images per forward.
+        probability: ``"softmax"`` (over the ``K`` classes) or ``"sigmoid"`` (of the
+            class's own logit); default ``net.probability`` (the wrappers above say
+            which their model states), else ``"softmax"``.
 
     Returns:
         ``(B,)`` float32 in ``[-1, 1]``: probability after minus before.
     """
     check_images("confidence_change", images, None)
     cams = _check_maps("confidence_change", cams)
+    batch_size = check_int("confidence_change", "batch_size", batch_size, 1)
+    probability = probability or getattr(net, "probability", "softmax")
+    check_choice("confidence_change", "probability", probability, ("softmax", "sigmoid"))
     b = images.shape[0]
     if tuple(cams.shape) != (b, *images.shape[-2:]):
         raise ValueError(f"confidence_change: cams {tuple(cams.shape)} must be (B, H, W) of "
@@ -739,12 +763,13 @@ def confidence_change(net: nn.Module, images: torch.Tensor, cams: torch.Tensor,
         raise ValueError("confidence_change: classes are required (one per map).")
     device = _device(net)
     metric = _package("pytorch_grad_cam.metrics.cam_mult_image").CamMultImageConfidenceChange()
-    softmax = _package("pytorch_grad_cam.utils.model_targets").ClassifierOutputSoftmaxTarget
+    target = (_package("pytorch_grad_cam.utils.model_targets").ClassifierOutputSoftmaxTarget
+              if probability == "softmax" else _SigmoidTarget)
     out = []
     with _untouched(net):
         net.eval()
         for i in range(0, b, batch_size):
-            targets = [softmax(int(c)) for c in classes[i:i + batch_size]]
+            targets = [target(int(c)) for c in classes[i:i + batch_size]]
             change = metric(images[i:i + batch_size].to(device), cams[i:i + batch_size].numpy(),
                             targets, net)
             out.append(torch.as_tensor(np.asarray(change, np.float32)).reshape(-1))

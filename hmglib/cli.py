@@ -112,7 +112,7 @@ map per image and class present in its labels, or predicted present
   (:meth:`hmglib.data.cub.CUB200.part_boxes`), the aircraft's and the car's box,
   and MultiShapes' objects of the explained class. Boxes are moved onto the
   model's input by the test pipeline's own resize and crop
-  (:func:`hmglib.data.cub.transform_boxes`).
+  (:func:`hmglib.data.boxes.transform_boxes`).
 
 The command prints the scores per level in %, beside those of a centre prior and
 of a random map on the same boxes (:func:`cam_summary`); on VOC 2007 and COCO
@@ -153,6 +153,7 @@ from hmglib.data import (
     drop_labels,
     empirical_cooccurrence,
 )
+from hmglib.data.boxes import pipeline_steps, transform_boxes
 from hmglib.data.coco import CATEGORIES as COCO_CATEGORIES
 from hmglib.data.embeddings import glove_class_embeddings, onehot_word_embeddings
 from hmglib.data.voc import CLASSES as VOC_CLASSES
@@ -841,8 +842,6 @@ def _display_images(images: torch.Tensor, transform: object) -> torch.Tensor:
     from torchvision.transforms import Normalize as NormalizeV1
     from torchvision.transforms import v2
 
-    from hmglib.data.cub import pipeline_steps
-
     steps = pipeline_steps(transform) if transform is not None else []
     out = images.detach().float().cpu().clone()
     for step in reversed(steps):
@@ -857,8 +856,6 @@ def _evidence_boxes(test: Dataset, index: int) -> dict[str, torch.Tensor]:
     """Kind → ``(K, 4)`` boxes of hierarchical test image ``index`` on the model's input:
     HierShapes' object and part, CUB's bird and parts, Aircraft's and Cars' object box;
     ``{}`` for a dataset without boxes."""
-    from hmglib.data.cub import transform_boxes
-
     transform = getattr(test, "transform", None)
     if hasattr(test, "evidence_boxes"):  # CUB-200-2011: the bird and its parts
         return test.evidence_boxes(index)

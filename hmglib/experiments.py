@@ -33,26 +33,30 @@ key of the run it explains and the code of :mod:`hmglib.cam`.
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import functools
 import hashlib
 import inspect
 import json
 import os
+import random
 import sys
 import textwrap
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from importlib import import_module
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from hmglib import alternation, atomic, blending, cam, engine, metrics, profile
+from hmglib.checks import check_int
 from hmglib.data import (
     CoarsenedDataset,
     HierShapes,
@@ -429,9 +433,13 @@ def _source_digest() -> str:
 def _cam_digest() -> str:
     """The digest of what a :class:`CamRun` executes beyond training: :mod:`hmglib.cam`,
     the ``grad-cam`` package's version and this module's part."""
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-    h = hashlib.sha256(version("grad-cam").encode())
+    try:
+        h = hashlib.sha256(version("grad-cam").encode())
+    except PackageNotFoundError as err:
+        raise ImportError("CamRun explains networks with the grad-cam package, which is not "
+                          "installed: pip install 'grad-cam>=1.5'.") from err
     h.update(_code_of(Path(inspect.getfile(cam)).read_text("utf-8")).encode())
     for fn in (cam_subjects, _cam_units, _train_and_test_cam, trained_model):
         h.update(_code_of(inspect.getsource(fn)).encode())
@@ -819,6 +827,18 @@ def _save_model(run: HierRun | ZoomRun | BlendRun, model: torch.nn.Module) -> No
                       model_path(run))
 
 
+@contextlib.contextmanager
+def _kept_rng() -> Iterator[None]:
+    """Leave Python's, NumPy's and torch's global generators as they were."""
+    py, npy = random.getstate(), np.random.get_state()  # noqa: NPY002
+    with torch.random.fork_rng():
+        try:
+            yield
+        finally:
+            random.setstate(py)
+            np.random.set_state(npy)  # noqa: NPY002
+
+
 def trained_model(run: HierRun | ZoomRun | BlendRun) -> torch.nn.Module:
     """The trained network of ``run``, in eval mode on the CPU: read from the cache,
     or trained now (which also caches its result, as :func:`run_many` would).
@@ -829,14 +849,15 @@ def trained_model(run: HierRun | ZoomRun | BlendRun) -> torch.nn.Module:
     whole feature extractor (the layer a class map explains).
 
     Raises:
-        ValueError: ``run`` is not a training run.
+        TypeError: ``run`` is not a training run.
     """
     if not isinstance(run, (HierRun, ZoomRun, BlendRun)):
-        raise ValueError(f"trained_model: run must be a HierRun, ZoomRun or BlendRun, got "
-                         f"{type(run).__name__}.")
+        raise TypeError(f"trained_model: run must be a HierRun, ZoomRun or BlendRun, got "
+                        f"{type(run).__name__}.")
     path = model_path(run)
     if not path.is_file():
-        _run_uncached(run)
+        with _kept_rng():  # training seeds every generator; the caller's stay as they were
+            _run_uncached(run)
     state = torch.load(path, map_location="cpu", weights_only=True)
     with torch.random.fork_rng():  # the weights are replaced; the draws must not leak
         torch.manual_seed(run.seed)
@@ -891,19 +912,22 @@ class CamRun:
         if isinstance(self.run, BlendRun) and _blend_family(self.run.method) == "linear":
             raise ValueError("CamRun: explains the CSRL models (sarb, ssgrl and the ablations), "
                              f"got method '{self.run.method}'.")
+        if isinstance(self.methods, str):
+            raise ValueError(f"CamRun: methods must be a tuple of names, got the string "
+                             f"{self.methods!r}; write ({self.methods!r},).")
         methods = tuple(self.methods)
         for m in methods:
             if m not in cam.METHODS:
                 raise ValueError(f"CamRun: method '{m}' is not one of {list(cam.METHODS)}.")
         object.__setattr__(self, "methods", methods)
-        if int(self.images) < 1:
-            raise ValueError(f"CamRun: images={self.images} must be at least 1.")
+        object.__setattr__(self, "images", check_int("CamRun", "images", self.images, 1))
 
     @property
     def family(self) -> str:
         """``"hrn"``, ``"racnn"`` or ``"sarb"``."""
-        return ("hrn" if isinstance(self.run, HierRun) else
-                "racnn" if isinstance(self.run, ZoomRun) else "sarb")
+        kinds = (HierRun, ZoomRun, BlendRun)  # in the order of CAM_FAMILIES
+        return next(f for f, k in zip(CAM_FAMILIES, kinds, strict=True)
+                    if isinstance(self.run, k))
 
 
 def profile_cams(seeds: Sequence[int] | None = None) -> list[CamRun]:
@@ -1014,6 +1038,10 @@ def _train_and_test_cam(run: CamRun) -> dict:
             score(unit, method, maps)
             faithfulness(unit, method, net, images, net_maps, classes)
             if method == run.methods[0]:  # the references, once per unit
+                # the image dimmed uniformly to the first method's mean brightness: what
+                # the confidence change gives for the dimming alone
+                dim = net_maps.mean((1, 2), keepdim=True).expand_as(net_maps).contiguous()
+                faithfulness(unit, "uniform dim", net, images, dim, classes)
                 for kind, ref in references.items():
                     score(unit, kind, ref)
                     size = images.shape[-1]
@@ -1034,7 +1062,9 @@ def run_cam(run: CamRun, use_cache: bool = True) -> dict:
         box kind and metric (``"pointing"``, ``"energy"``): ``value`` the mean over
         the maps that have one, ``images`` their count), ``faithfulness`` (one per
         unit and method: the mean ``"confidence change"`` of
-        :func:`hmglib.cam.confidence_change`), ``seconds``, ``key``, ``cached``.
+        :func:`hmglib.cam.confidence_change`; method ``"uniform dim"`` multiplies the
+        image by a constant map of the first method's mean value, the dimming without
+        the map's shape), ``seconds``, ``key``, ``cached``.
     """
     return _cached(run, _train_and_test_cam, use_cache)
 

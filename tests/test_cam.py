@@ -22,6 +22,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 from hmglib import LabelTree, cam
+from hmglib.data import boxes as boxes_mod
 from hmglib.models import build_backbone, get_model
 
 B = 3  # images per batch
@@ -866,7 +867,7 @@ def test_bad_score_inputs_name_the_argument() -> None:
 def test_point_boxes() -> None:
     points = torch.tensor([[[2.0, 3.0, 1.0], [5.0, 5.0, 0.0], [0.0, 1.0, 1.0]],
                            [[7.0, 1.0, 0.0], [1.5, 2.5, 2.0], [4.0, 4.0, 0.0]]])
-    boxes = cam.point_boxes(points, 1.5)
+    boxes = boxes_mod.point_boxes(points, 1.5)
     assert tuple(boxes.shape) == (2, 3, 4)
     visible = points[..., 2] > 0
     assert torch.isnan(boxes[~visible]).all()
@@ -878,7 +879,7 @@ def test_point_boxes() -> None:
     centres = (real[:, :2] + real[:, 2:]) / 2
     assert torch.allclose(centres, points[visible][:, :2])
     # one half-side per image
-    per_image = cam.point_boxes(points, torch.tensor([1.0, 2.0]))
+    per_image = boxes_mod.point_boxes(points, torch.tensor([1.0, 2.0]))
     assert torch.equal(per_image[0, 0], torch.tensor([1.0, 2.0, 3.0, 4.0]))
     assert torch.equal(per_image[1, 1], torch.tensor([-0.5, 0.5, 3.5, 4.5]))
     # the boxes score maps: a peak on a visible part is a hit
@@ -886,11 +887,11 @@ def test_point_boxes() -> None:
     assert cam.pointing_game(m, boxes).tolist() == [True, False]
     for bad in (0.0, -1.0, torch.tensor([1.0, 0.0])):
         with pytest.raises(ValueError, match="half_side"):
-            cam.point_boxes(points, bad)
+            boxes_mod.point_boxes(points, bad)
     with pytest.raises(ValueError, match="points"):
-        cam.point_boxes(points[..., :2], 1.0)
+        boxes_mod.point_boxes(points[..., :2], 1.0)
     with pytest.raises(ValueError, match="points"):
-        cam.point_boxes(points[0], 1.0)
+        boxes_mod.point_boxes(points[0], 1.0)
 
 
 def test_random_maps() -> None:
@@ -1075,7 +1076,7 @@ def test_grad_cam_by_hand_on_a_module_returning_logits() -> None:
 # ================================================================== 9. confidence_change
 def test_confidence_change() -> None:
     model = _sarb()
-    net = cam.ClassLogits(model)
+    net = cam.ClassLogits(model)  # a multi-label class: the sigmoid of its logit
     x = _images(4, seed=3)
     classes = torch.tensor([0, 3, 1, 2])
     ones = cam.confidence_change(net, x, torch.ones(4, SIZE, SIZE), classes)
@@ -1083,14 +1084,14 @@ def test_confidence_change() -> None:
     assert torch.allclose(ones, torch.zeros(4), atol=1e-6)
     zero = cam.confidence_change(net, x, torch.zeros(4, SIZE, SIZE), classes)
     with torch.no_grad():
-        before = torch.softmax(net(x), 1)[torch.arange(4), classes]
-        blank = torch.softmax(net(torch.zeros_like(x)), 1)[torch.arange(4), classes]
+        before = torch.sigmoid(net(x))[torch.arange(4), classes]
+        blank = torch.sigmoid(net(torch.zeros_like(x)))[torch.arange(4), classes]
     assert torch.allclose(zero, blank - before, atol=1e-6)
     assert not torch.allclose(zero, torch.zeros(4), atol=1e-4)
     # a map in between: the probability of the multiplied image, by hand
     half = torch.full((4, SIZE, SIZE), 0.5)
     with torch.no_grad():
-        after = torch.softmax(net(x * 0.5), 1)[torch.arange(4), classes]
+        after = torch.sigmoid(net(x * 0.5))[torch.arange(4), classes]
     assert torch.allclose(cam.confidence_change(net, x, half, classes, batch_size=3),
                           after - before, atol=1e-6)
     assert torch.allclose(cam.confidence_change(net, x, half, 2),
@@ -1171,3 +1172,55 @@ def test_an_empty_batch_is_refused_with_a_clear_message() -> None:
                  lambda: cam.grad_cam(cam.ClassLogits(sarb), empty, sarb.backbone)):
         with pytest.raises(ValueError, match="empty batch"):
             call()
+
+
+def test_hand_grad_cam_leaves_the_callers_gradients_as_they_were() -> None:
+    model, x = _hrn(), _images()
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    before = {name: p.grad for name, p in model.named_parameters()}
+    net = cam.LevelLogits(model, -1)
+    cam.hand_grad_cam(net, x, model.blocks[-1].conv, [0] * len(x))
+    for name, p in model.named_parameters():
+        assert p.grad is before[name] and bool((p.grad == 1).all()), name
+
+
+def test_each_wrapper_names_the_probability_its_model_states() -> None:
+    assert cam.LevelLogits(_hrn(), 0).probability == "sigmoid"
+    tree = _hrn().tree
+    backbone = build_backbone("small_cnn", width=4)
+    flat = get_model("flat", tree, backbone=backbone, feature_dim=8)
+    assert cam.LevelLogits(flat, 0).probability == "softmax"
+    assert cam.ScaleNet(_racnn(), 0).probability == "softmax"
+    assert cam.ClassLogits(_sarb()).probability == "sigmoid"
+
+
+def test_confidence_change_uses_the_sigmoid_of_a_multilabel_class() -> None:
+    sarb, x = _sarb().eval(), _images()
+    net = cam.ClassLogits(sarb)
+    half = torch.full(x.shape[:1] + x.shape[2:], 0.5)  # (B, H, W)
+    got = cam.confidence_change(net, x, half, [1] * len(x))
+    with torch.no_grad():
+        before = torch.sigmoid(net(x)[:, 1])
+        after = torch.sigmoid(net(x * 0.5)[:, 1])
+    assert torch.allclose(got, after - before, atol=1e-6)
+    softmax = cam.confidence_change(net, x, half, [1] * len(x), probability="softmax")
+    with torch.no_grad():
+        expected = torch.softmax(net(x * 0.5), 1)[:, 1] - torch.softmax(net(x), 1)[:, 1]
+    assert torch.allclose(softmax, expected, atol=1e-6)
+    with pytest.raises(ValueError, match="probability"):
+        cam.confidence_change(net, x, half, [1] * len(x), probability="logit")
+
+
+def test_paste_into_region_refuses_a_degenerate_region() -> None:
+    maps = torch.ones(1, 4, 4)
+    for bad in ([[0.5, 0.5, 0.0]], [[0.5, float("nan"), 0.2]], [[0.5, 0.5, -0.1]]):
+        with pytest.raises(ValueError, match="half side"):
+            cam.paste_into_region(maps, torch.tensor(bad), (8, 8))
+    with pytest.raises(ValueError, match="size"):
+        cam.paste_into_region(maps, torch.tensor([[0.5, 0.5, 0.5]]), (0, 8))
+
+
+def test_point_boxes_refuses_a_nan_half_side() -> None:
+    with pytest.raises(ValueError, match="half_side"):
+        boxes_mod.point_boxes(torch.zeros(1, 2, 3), float("nan"))

@@ -6,7 +6,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import random
 
+import numpy as np
 import pytest
 import torch
 
@@ -96,12 +98,20 @@ def test_trained_model_trains_a_missing_run_and_gives_the_same_weights(_quick) -
     model_path(run).unlink()
     again = trained_model(run)  # retrains: the weights are a function of the run
     assert _same_state(again, state)
-    # loading leaves the caller's random stream alone
-    torch.manual_seed(0)
-    expected = torch.rand(3)
-    torch.manual_seed(0)
-    trained_model(run)
-    assert torch.equal(torch.rand(3), expected)
+    # loading, and training a missing run, leave the caller's random streams alone
+    for missing in (False, True):
+        if missing:
+            model_path(run).unlink()
+        random.seed(5)
+        np.random.seed(5)  # noqa: NPY002
+        torch.manual_seed(5)
+        expected = (random.random(), np.random.rand(), torch.rand(3))  # noqa: NPY002
+        random.seed(5)
+        np.random.seed(5)  # noqa: NPY002
+        torch.manual_seed(5)
+        trained_model(run)
+        got = (random.random(), np.random.rand(), torch.rand(3))  # noqa: NPY002
+        assert got[:2] == expected[:2] and torch.equal(got[2], expected[2])
 
 
 def test_trained_racnn_reproduces_the_run_report(_quick) -> None:
@@ -131,7 +141,7 @@ def test_trained_sarb_takes_whole_images_and_reproduces_the_run_map(_quick) -> N
 
 
 def test_trained_model_refuses_what_is_not_a_training_run() -> None:
-    with pytest.raises(ValueError, match="HierRun, ZoomRun or BlendRun"):
+    with pytest.raises(TypeError, match="HierRun, ZoomRun or BlendRun"):
         trained_model("hrn")  # type: ignore[arg-type]
 
 
@@ -142,10 +152,12 @@ def test_trained_model_refuses_what_is_not_a_training_run() -> None:
     (dict(run=BlendRun(method="linear")), "CSRL"),
     (dict(run=HierRun(), methods=("gradcam", "eigencam")), "eigencam"),
     (dict(run=HierRun(), images=0), "images"),
+    (dict(run=HierRun(), images=2.5), "images"),
+    (dict(run=HierRun(), methods="gradcam"), "tuple of names"),
     (dict(run="hrn"), "HierRun"),
 ])
 def test_cam_run_refuses_what_it_cannot_explain(bad: dict, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((ValueError, TypeError), match=match):
         CamRun(**bad)
 
 
@@ -205,7 +217,8 @@ def test_run_cam_scores_every_unit_and_method_beside_the_references(family: int)
     assert len(frame) == len(units) * (len(run.methods) + 2) * len(boxes) * 2
     assert frame.value.between(0, 1).all() and (frame.images >= 1).all()
     faithful = cam_frame([result], "faithfulness")
-    assert len(faithful) == len(units) * (len(run.methods) + 2)
+    assert set(faithful.method) == {*run.methods, "random", "centre", "uniform dim"}
+    assert len(faithful) == len(units) * (len(run.methods) + 3)
     assert faithful.value.between(-1, 1).all()
     assert (frame.seed == 0).all() and (frame.family == run.family).all()
     again = run_cam(run)

@@ -15,7 +15,8 @@ from torchvision.transforms import v2
 from fixtures_real import write_cub
 from hmglib.cam import energy_in_box, pointing_game
 from hmglib.data import CUB200
-from hmglib.data.cub import PART_HALF_SIDE, transform_boxes
+from hmglib.data.boxes import transform_boxes
+from hmglib.data.cub import PART_HALF_SIDE
 from hmglib.recipes import hrn_transforms
 
 NAN = float("nan")
@@ -128,8 +129,11 @@ def test_transform_boxes_refuses_what_cannot_move_boxes() -> None:
     box = torch.tensor([1.0, 2.0, 3.0, 4.0])
     with pytest.raises(TypeError, match="not a torchvision.transforms.v2"):
         transform_boxes(box, transforms_v1.Compose([transforms_v1.Resize(8)]), (40, 48))
-    with pytest.raises(ValueError, match="RandomCrop is random"):
+    with pytest.raises(ValueError, match="RandomCrop may be random"):
         transform_boxes(box, hrn_transforms(True, size=16, resize=20), (40, 48))
+    for step in (v2.ScaleJitter((40, 48)), v2.ElasticTransform(), v2.Lambda(lambda x: x)):
+        with pytest.raises(ValueError, match="may be random or is not known"):
+            transform_boxes(box, v2.Compose([v2.Resize(20), step]), (40, 48))
     with pytest.raises(ValueError, match="partly NaN"):
         transform_boxes(torch.tensor([1.0, NAN, 3.0, 4.0]), None, (40, 48))
     with pytest.raises(ValueError, match=r"\(4,\) or \(K, 4\)"):

@@ -20,7 +20,7 @@ scored against them:
   part (half side :data:`PART_HALF_SIDE` of the bird box's longer side), NaN rows for
   the invisible ones, so that a map can be scored against parts that are points;
 * ``evidence_boxes(i)``: the bird's box and the part boxes moved through the
-  dataset's ``transform`` onto the image a sample holds (:func:`transform_boxes`),
+  dataset's ``transform`` onto the image a sample holds (:func:`hmglib.data.boxes.transform_boxes`),
   ready for :func:`hmglib.cam.localisation_scores`.
 
 Scoring Grad-CAM maps of a model's test images against the birds and their parts::
@@ -44,11 +44,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from torchvision import tv_tensors
-from torchvision.transforms import v2
 
 from hmglib import hierarchies
-from hmglib.cam import point_boxes
 from hmglib.checks import check_real
 from hmglib.data._io import (
     ImageFiles,
@@ -60,10 +57,11 @@ from hmglib.data._io import (
     read_rows,
     resolve_base,
 )
+from hmglib.data.boxes import point_boxes, transform_boxes
 from hmglib.data.errors import DatasetFormatError, DatasetMismatchError
 from hmglib.hierarchy import LabelTree
 
-__all__ = ["CUB200", "LAYOUT", "PART_HALF_SIDE", "transform_boxes", "pipeline_steps"]
+__all__ = ["CUB200", "LAYOUT", "PART_HALF_SIDE"]
 
 #: The files :class:`CUB200` reads, as ``CUB_200_2011.tgz`` extracts them.
 LAYOUT = """\
@@ -86,94 +84,6 @@ _REQUIRED = (
     "classes.txt", "images.txt", "image_class_labels.txt", "train_test_split.txt",
     "bounding_boxes.txt", "parts/parts.txt", "parts/part_locs.txt", "images",
 )
-
-
-def pipeline_steps(transform: Callable) -> list[Callable]:
-    """The steps of an image pipeline, in order: every container (``Compose``,
-    ``RandomChoice``, ... whatever holds a ``.transforms`` list) opened up, recursively.
-
-    ``pipeline_steps(Compose([Compose([ToImage(), ToDtype(...)]), Resize(550)]))`` is
-    ``[ToImage(), ToDtype(...), Resize(550)]``.
-    """
-    inner = getattr(transform, "transforms", None)
-    if isinstance(inner, (list, tuple)):
-        return [leaf for step in inner for leaf in pipeline_steps(step)]
-    return [transform]
-
-
-def _check_box_pipeline(transform: Callable) -> None:
-    """Refuse a pipeline whose steps cannot move boxes as they move the image."""
-    for step in pipeline_steps(transform):
-        name = type(step).__name__
-        if not isinstance(step, v2.Transform):
-            raise TypeError(
-                f"transform_boxes: the step {name} is not a torchvision.transforms.v2 "
-                "transform, so it cannot move boxes with the image; build the pipeline from "
-                "torchvision.transforms.v2 (v2.Resize, v2.CenterCrop, v2.Normalize, ...).")
-        if name.startswith("Random"):
-            raise ValueError(
-                f"transform_boxes: the step {name} is random: the boxes would draw another "
-                "crop or flip than the image; map boxes through a deterministic pipeline "
-                "(a test split's, e.g. hrn_transforms(False)).")
-
-
-def transform_boxes(boxes: torch.Tensor, transform: Callable | None,
-                    size: tuple[int, int]) -> torch.Tensor:
-    """Move boxes through an image pipeline, onto the image it outputs.
-
-    The boxes go through the very steps the image goes through (torchvision's v2
-    transforms move ``BoundingBoxes`` as they move images): a resize scales them, a
-    centre crop shifts them by the crop's corner; steps that change only the pixel
-    values (``ToImage``, ``ToDtype``, ``Normalize``) leave them as they are. The
-    result is clipped to the output canvas; a box left with no area (cropped away,
-    nothing of it to point at) becomes an all-NaN row, as an invisible part is.
-
-    Args:
-        boxes: ``(4,)`` or ``(K, 4)`` float pixel ``xyxy`` on the input image (pixel
-            ``j`` spans ``[j, j + 1)``); all-NaN rows (invisible parts) stay NaN.
-        transform: a deterministic ``torchvision.transforms.v2`` pipeline (as a test
-            split's), or ``None`` for no change.
-        size: ``(H, W)`` of the input image, in pixels.
-
-    Returns:
-        float32 of the shape of ``boxes``: pixel ``xyxy`` on the output image, inside
-        ``[0, W_out] x [0, H_out]``, or all NaN.
-
-    Raises:
-        ValueError: ``boxes`` not ``(4,)`` or ``(K, 4)``, a row partly NaN, a bad
-            ``size``, or a random step in the pipeline.
-        TypeError: a step that is not a v2 transform.
-    """
-    t = torch.as_tensor(boxes, dtype=torch.float32)
-    if t.dim() not in (1, 2) or t.shape[-1] != 4:
-        raise ValueError(f"transform_boxes: boxes must be (4,) or (K, 4) float pixel xyxy, "
-                         f"got shape {tuple(t.shape)}.")
-    if len(size) != 2 or min(int(v) for v in size) < 1:
-        raise ValueError(f"transform_boxes: size must be the input image's (H, W), got {size}.")
-    flat = t.reshape(-1, 4)  # (K, 4)
-    nan = torch.isnan(flat)  # (K, 4)
-    if bool((nan.any(-1) & ~nan.all(-1)).any()):
-        raise ValueError("transform_boxes: a box is partly NaN; a row is either four numbers "
-                         "or all NaN (an invisible part).")
-    if transform is None:
-        return t.clone()
-    _check_box_pipeline(transform)
-    real = ~nan.all(-1)  # (K,)
-    if not bool(real.any()):
-        return t.clone()  # nothing but padding
-    moved = transform(tv_tensors.BoundingBoxes(
-        flat[real], format="XYXY", canvas_size=(int(size[0]), int(size[1]))))
-    if not isinstance(moved, tv_tensors.BoundingBoxes) or moved.shape != flat[real].shape:
-        raise TypeError("transform_boxes: the pipeline did not return the boxes it was given; "
-                        "use a torchvision.transforms.v2 pipeline.")
-    h, w = moved.canvas_size
-    xy = moved.as_subclass(torch.Tensor).float()  # (K_real, 4)
-    limit = torch.tensor([w, h, w, h], dtype=torch.float32)
-    out = torch.full_like(flat, float("nan"))  # (K, 4)
-    out[real] = torch.minimum(xy.clamp_min(0.0), limit)
-    gone = (out[:, 2] <= out[:, 0]) | (out[:, 3] <= out[:, 1])  # (K,): cropped away
-    out[gone] = float("nan")
-    return out.reshape(t.shape)
 
 
 class CUB200(ImageFiles):
@@ -332,7 +242,7 @@ class CUB200(ImageFiles):
         ``.part_names``, on the original image's pixel grid.
 
         Parts are annotated as points; a map is scored against a square centred on
-        each point (:func:`hmglib.cam.point_boxes`). The squares are not clipped to
+        each point (:func:`hmglib.data.boxes.point_boxes`). The squares are not clipped to
         the image.
 
         Args:
@@ -365,7 +275,7 @@ class CUB200(ImageFiles):
     def evidence_boxes(self, index: int, half_side: float | None = None,
                        ) -> dict[str, torch.Tensor]:
         """The bird's box and its part boxes on the image sample ``index`` holds: moved
-        through the dataset's ``transform`` (:func:`transform_boxes`), the same
+        through the dataset's ``transform`` (:func:`hmglib.data.boxes.transform_boxes`), the same
         resize and crop as the image.
 
         Args:
