@@ -57,7 +57,8 @@ from hmglib.checks import check_choice, check_images, check_int, check_real, che
 from hmglib.models.baselines import FlatClassifier, PerLevelClassifier
 
 __all__ = [
-    "METHODS", "REFERENCES", "method_class", "LevelLogits", "ScaleNet", "ClassLogits", "ScaleCam",
+    "METHODS", "REFERENCES", "method_class", "level_classes", "LevelLogits", "ScaleNet",
+    "ClassLogits", "ScaleCam",
     "grad_cam", "hand_grad_cam", "level_cam", "scale_cam", "class_cam", "paste_into_region",
     "box_mask", "pointing_game", "energy_in_box", "localisation_scores",
     "random_maps", "centre_prior", "reference_maps", "confidence_change", "live_hooks",
@@ -112,6 +113,27 @@ def _level_index(owner: str, tree, level: int | str) -> int:
         raise ValueError(f"{owner}: level {level} is outside the tree's {len(names)} levels "
                          f"{names}; use 0..{len(names) - 1} (0 the coarsest).")
     return int(level) % len(names)
+
+
+def level_classes(targets: torch.Tensor, tree, level: int | str) -> torch.Tensor:
+    """The true class at ``level`` of each target, as the level's heads number it.
+
+    Args:
+        targets: ``(B,)`` int64 node indices of ``tree`` (labels at any level).
+        tree: the :class:`~hmglib.hierarchy.LabelTree`.
+        level: the level's index or name.
+
+    Returns:
+        ``(B,)`` int64: the class within the level (``0..C_level-1``) of each target's
+        ancestor-or-self at ``level``; ``-1`` where the target is coarser than
+        ``level`` (a coarse label says nothing about its finer classes).
+    """
+    lv = tree.level_index(level)
+    targets = torch.as_tensor(targets, dtype=torch.long)
+    fine = tree.level_of[targets] >= lv  # (B,)
+    out = torch.full_like(targets, -1)
+    out[fine] = tree.lift(targets[fine], lv) - tree.offset(lv)
+    return out
 
 
 class LevelLogits(nn.Module):

@@ -153,7 +153,7 @@ from hmglib.data import (
     drop_labels,
     empirical_cooccurrence,
 )
-from hmglib.data.boxes import pipeline_steps, transform_boxes
+from hmglib.data.boxes import pad_boxes, pipeline_steps, transform_boxes
 from hmglib.data.coco import CATEGORIES as COCO_CATEGORIES
 from hmglib.data.embeddings import glove_class_embeddings, onehot_word_embeddings
 from hmglib.data.voc import CLASSES as VOC_CLASSES
@@ -176,7 +176,7 @@ __all__ = ["main", "parser", "build_datasets", "DATASETS", "MULTILABEL_MODELS",
            "scaled_recipe", "build_multilabel_datasets", "build_multilabel_model",
            "class_embeddings", "evaluate_multilabel_run", "multilabel_table",
            "read_run_config", "load_hierarchical_run", "load_multilabel_run", "CAM_CLASSES",
-           "CAM_METHODS", "CamMaps", "explain_run", "level_targets", "cam_scores",
+           "CAM_METHODS", "CamMaps", "explain_run", "cam_scores",
            "cam_summary", "cam_file_names", "write_cams"]
 
 #: The datasets of the hierarchical models (``hmg train --dataset``).
@@ -816,26 +816,6 @@ def _cam_levels(levels: Sequence[str | int] | None, tree: LabelTree) -> list[int
     return out
 
 
-def level_targets(targets: torch.Tensor, tree: LabelTree, level: int) -> torch.Tensor:
-    """The true class at ``level`` of each target (a node index at any level).
-
-    Args:
-        targets: ``(B,)`` int64 node indices of ``tree``.
-        tree: the label tree.
-        level: the level's index ``0..L-1``.
-
-    Returns:
-        ``(B,)`` int64: the class within the level (``0..C_level-1``) of each target's
-        ancestor-or-self at ``level``; ``-1`` where the target is coarser than
-        ``level`` (a coarse label says nothing about its finer classes).
-    """
-    targets = torch.as_tensor(targets, dtype=torch.long)
-    fine = tree.level_of[targets] >= level  # (B,)
-    out = torch.full_like(targets, -1)
-    out[fine] = tree.lift(targets[fine], level) - tree.offset(level)
-    return out
-
-
 def _display_images(images: torch.Tensor, transform: object) -> torch.Tensor:
     """``(N, 3, H, W)`` model inputs as pictures in ``[0, 1]``: every ``Normalize`` step
     of the dataset's ``transform`` undone, last first."""
@@ -896,7 +876,7 @@ def _hierarchical_cams(model: nn.Module, test: Dataset, tree: LabelTree,
             logits = model(images.to(device)).level_logits
         chosen = [x.argmax(1).cpu() for x in logits]  # L x (n,)
     else:
-        chosen = [level_targets(targets, tree, lv) for lv in range(tree.num_levels)]
+        chosen = [cam.level_classes(targets, tree, lv) for lv in range(tree.num_levels)]
     boxes = [_evidence_boxes(test, i) for i in range(n)]
     rows = CamMaps(_display_images(images, getattr(test, "transform", None)),
                    torch.empty(0, *images.shape[-2:]))
@@ -1002,23 +982,15 @@ def _scores(maps: torch.Tensor, boxes: list[dict[str, torch.Tensor]],
             ) -> dict[str, np.ndarray]:
     """``"pointing/<kind>"`` and ``"energy/<kind>"`` → ``(M,)`` of each map against its
     boxes of each kind; NaN for a map without a box of the kind (or without mass)."""
-
     out: dict[str, np.ndarray] = {}
     kinds = [k for k in _BOX_KINDS if any(k in b for b in boxes)]
     kinds += sorted({k for b in boxes for k in b} - set(kinds))
+    none = torch.zeros(0, 4)
     for kind in kinds:
-        rows = [m for m, b in enumerate(boxes)
-                if kind in b and not bool(torch.isnan(b[kind]).all())]
-        pointing, energy = np.full(len(boxes), np.nan), np.full(len(boxes), np.nan)
-        if rows:
-            most = max(len(boxes[m][kind]) for m in rows)
-            padded = torch.full((len(rows), most, 4), float("nan"))  # (M_kind, K, 4)
-            for r, m in enumerate(rows):
-                padded[r, :len(boxes[m][kind])] = boxes[m][kind]
-            got = cam.localisation_scores(maps[rows], {kind: padded})
-            pointing[rows] = got[f"pointing/{kind}"].numpy()
-            energy[rows] = got[f"energy/{kind}"].numpy()
-        out[f"pointing/{kind}"], out[f"energy/{kind}"] = pointing, energy
+        padded = pad_boxes([b.get(kind, none) for b in boxes])  # (M, K, 4)
+        got = cam.localisation_scores(maps, {kind: padded})
+        for key, values in got.items():
+            out[key] = values.numpy().astype(np.float64)
     return out
 
 

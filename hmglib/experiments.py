@@ -66,6 +66,7 @@ from hmglib.data import (
     empirical_cooccurrence,
     hier_shapes_tree,
 )
+from hmglib.data.boxes import pad_boxes
 from hmglib.data.embeddings import onehot_word_embeddings
 from hmglib.hierarchy import LabelTree
 from hmglib.losses import get_loss
@@ -966,10 +967,7 @@ def cam_subjects(run: CamRun) -> dict:
                 rows.append(i)
                 classes.append(c)
                 boxes.append(objects.boxes[objects.labels == c])  # (k, 4)
-        k = max(len(b) for b in boxes)
-        padded = torch.full((len(boxes), k, 4), float("nan"))  # (B, K, 4)
-        for j, b in enumerate(boxes):
-            padded[j, :len(b)] = b
+        padded = pad_boxes(boxes)  # (B, K, 4)
         images = torch.stack([test[i][0] for i in range(n)])  # (n, 3, S, S)
         index = torch.tensor(rows)
         return {"images": images[index], "boxes": {"object": padded},
@@ -1001,7 +999,7 @@ def _cam_units(run: CamRun, model: torch.nn.Module, subjects: dict, method: str)
     tree = model.tree if run.family == "hrn" else hier_shapes_tree()
     if run.family == "hrn":
         for lv, name in enumerate(tree.level_names):
-            classes = tree.lift(targets, lv) - int(tree.nodes_at(lv)[0])  # (B,) in the level
+            classes = cam.level_classes(targets, tree, lv)  # (B,) in the level
             maps = cam.level_cam(model, x, lv, classes, method)  # (B, S, S)
             yield name, maps, cam.LevelLogits(model, lv), x, maps, classes
         return

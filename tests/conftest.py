@@ -46,3 +46,13 @@ def _figures_readable_on_the_page(request, monkeypatch):
     assert not problems, (
         f"text below {MIN_FONT_PT} pt when shown in the page's {PAGE_WIDTH_IN}-in column "
         "(make the figure narrower or its fonts larger):\n" + "\n".join(problems))
+
+
+@pytest.fixture
+def quick_run_cache(monkeypatch, tmp_path) -> Path:
+    """The quick profile, whatever ``HMG_PROFILE`` says, and an empty run cache of this
+    test's own (returned): experiment runs train afresh and leave no trace elsewhere."""
+    monkeypatch.setenv("HMG_QUICK", "1")
+    monkeypatch.delenv("HMG_PROFILE", raising=False)
+    monkeypatch.setenv("HMG_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"

@@ -34,12 +34,7 @@ KEYS = {"run", "key", "test", "train", "history", "steps", "prototype_epochs", "
 CSRL_KEYS = {"attention", "features", "feature_classes", "prototypes", "prototype_counts"}
 
 
-@pytest.fixture(autouse=True)
-def _quick(monkeypatch, tmp_path):
-    monkeypatch.setenv("HMG_QUICK", "1")
-    monkeypatch.delenv("HMG_PROFILE", raising=False)
-    monkeypatch.setenv("HMG_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+pytestmark = pytest.mark.usefixtures("quick_run_cache")
 
 
 # ------------------------------------------------------------------ sizes
@@ -139,7 +134,7 @@ def check_report(report: dict) -> None:
         assert 0.0 <= report[key] <= 100.0, key
 
 
-def test_run_blend_reports_and_is_cached(_quick) -> None:
+def test_run_blend_reports_and_is_cached(quick_run_cache) -> None:
     run = profile_blend()
     first = run_blend(run)
     assert not first["cached"]
@@ -163,7 +158,7 @@ def test_run_blend_reports_and_is_cached(_quick) -> None:
     assert len(first["features"]) == len(first["feature_classes"])
     assert all(len(f) == sizes.feature_dim for f in first["features"])
     assert all(0 <= k < c for k in first["feature_classes"])
-    saved = list(_quick.glob("*.json"))
+    saved = list(quick_run_cache.glob("*.json"))
     assert [p.stem for p in saved] == [first["key"]]
     assert json.loads(saved[0].read_text())["run"]["method"] == "sarb"
     again = run_blend(run)
@@ -190,7 +185,7 @@ def test_a_baseline_run_trained_again_gives_the_same_numbers() -> None:
     assert again["steps"] == first["steps"] and again["test"] == first["test"]
 
 
-def test_every_blend_method_runs(_quick) -> None:
+def test_every_blend_method_runs(quick_run_cache) -> None:
     runs = [profile_blend(method=m) for m in BLEND_METHODS]
     results = run_many(runs + [HierRun(**HIER_TINY)], workers=1)  # kinds mixed in one sweep
     assert [r["run"]["method"] for r in results[:-1]] == list(BLEND_METHODS)

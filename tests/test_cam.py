@@ -1224,3 +1224,24 @@ def test_paste_into_region_refuses_a_degenerate_region() -> None:
 def test_point_boxes_refuses_a_nan_half_side() -> None:
     with pytest.raises(ValueError, match="half_side"):
         boxes_mod.point_boxes(torch.zeros(1, 2, 3), float("nan"))
+
+
+def test_level_classes_lift_and_mark_coarse_labels() -> None:
+    tree = LabelTree.from_paths([("a", "a1", "a1x"), ("a", "a1", "a1y"), ("a", "a2", "a2x"),
+                                 ("b", "b1", "b1x")], ["order", "family", "species"])
+    targets = torch.tensor([tree.index("a2x"), tree.index("a1"), tree.index("b"),
+                            tree.index("b1x")])
+    assert cam.level_classes(targets, tree, 0).tolist() == [0, 0, 1, 1]
+    assert cam.level_classes(targets, tree, 1).tolist() == [1, 0, -1, 2]
+    assert cam.level_classes(targets, tree, 2).tolist() == [2, -1, -1, 3]
+    assert cam.level_classes(targets, tree, "family").tolist() == [1, 0, -1, 2]
+
+
+def test_pad_boxes_pads_with_nan_rows() -> None:
+    got = boxes_mod.pad_boxes([torch.tensor([[0.0, 0, 2, 2], [1, 1, 3, 3]]), torch.zeros(0, 4),
+                               torch.tensor([5.0, 5, 6, 6])])
+    assert got.shape == (3, 2, 4)
+    assert got[0].tolist() == [[0, 0, 2, 2], [1, 1, 3, 3]]
+    assert bool(torch.isnan(got[1]).all())
+    assert got[2, 0].tolist() == [5, 5, 6, 6] and bool(torch.isnan(got[2, 1]).all())
+    assert boxes_mod.pad_boxes([torch.zeros(0, 4)]).shape == (1, 1, 4)

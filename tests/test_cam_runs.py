@@ -39,12 +39,7 @@ HIER_TINY = dict(epochs=1, samples_per_class=2, image_size=16, batch_size=16, wi
                  feature_dim=8, weights=None)
 
 
-@pytest.fixture(autouse=True)
-def _quick(monkeypatch, tmp_path):
-    monkeypatch.setenv("HMG_QUICK", "1")
-    monkeypatch.delenv("HMG_PROFILE", raising=False)
-    monkeypatch.setenv("HMG_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+pytestmark = pytest.mark.usefixtures("quick_run_cache")
 
 
 def _same_state(a: torch.nn.Module, b: dict) -> bool:
@@ -78,7 +73,7 @@ def test_profile_cams_explains_each_family_for_each_seed() -> None:
 
 
 # ------------------------------------------------------------------ trained models
-def test_trained_hrn_is_the_network_the_run_tested(_quick) -> None:
+def test_trained_hrn_is_the_network_the_run_tested(quick_run_cache) -> None:
     run = HierRun(**HIER_TINY)
     result = run_hier(run)
     assert model_path(run).is_file()
@@ -90,7 +85,7 @@ def test_trained_hrn_is_the_network_the_run_tested(_quick) -> None:
     assert report == pytest.approx(result["test"])
 
 
-def test_trained_model_trains_a_missing_run_and_gives_the_same_weights(_quick) -> None:
+def test_trained_model_trains_a_missing_run_and_gives_the_same_weights(quick_run_cache) -> None:
     run = HierRun(**HIER_TINY, seed=3)
     first = trained_model(run)  # trains it: nothing cached yet
     assert experiments._from_cache(run) is not None
@@ -114,7 +109,7 @@ def test_trained_model_trains_a_missing_run_and_gives_the_same_weights(_quick) -
         assert got[:2] == expected[:2] and torch.equal(got[2], expected[2])
 
 
-def test_trained_racnn_reproduces_the_run_report(_quick) -> None:
+def test_trained_racnn_reproduces_the_run_report(quick_run_cache) -> None:
     run = profile_zoom()
     result = run_zoom(run)
     model = trained_model(run)
@@ -127,7 +122,7 @@ def test_trained_racnn_reproduces_the_run_report(_quick) -> None:
     assert report == pytest.approx(result["test"])
 
 
-def test_trained_sarb_takes_whole_images_and_reproduces_the_run_map(_quick) -> None:
+def test_trained_sarb_takes_whole_images_and_reproduces_the_run_map(quick_run_cache) -> None:
     run = profile_blend(method="sarb", known=0.5)
     result = run_blend(run)
     model = trained_model(run)

@@ -13,7 +13,6 @@ from torchvision.transforms import v2
 
 from fixtures_real import write_cub, write_voc
 from hmglib import cam, cli
-from hmglib.hierarchy import LabelTree
 
 TINY = ["--epochs", "1", "--samples-per-class", "4", "--image-size", "16", "--batch-size", "16",
         "--quiet"]
@@ -149,16 +148,6 @@ def test_cam_levels_and_predicted_classes(hrn_run, tmp_path) -> None:
         logits = model(torch.stack([test[i][0] for i in range(2)])).level_logits
     assert saved["class"].tolist() == [*logits[2].argmax(1).tolist(),
                                        *logits[0].argmax(1).tolist()]
-
-
-def test_level_targets_lift_and_mark_coarse_labels() -> None:
-    tree = LabelTree.from_paths([("a", "a1", "a1x"), ("a", "a1", "a1y"), ("a", "a2", "a2x"),
-                                 ("b", "b1", "b1x")], ["order", "family", "species"])
-    targets = torch.tensor([tree.index("a2x"), tree.index("a1"), tree.index("b"),
-                            tree.index("b1x")])
-    assert cli.level_targets(targets, tree, 0).tolist() == [0, 0, 1, 1]
-    assert cli.level_targets(targets, tree, 1).tolist() == [1, 0, -1, 2]
-    assert cli.level_targets(targets, tree, 2).tolist() == [2, -1, -1, 3]
 
 
 def test_coarse_labelled_images_are_left_out_at_finer_levels(hrn_run) -> None:

@@ -10,7 +10,8 @@ an all-NaN row is padding (a hidden part, a box cropped away), which
 * :func:`transform_boxes`: boxes moved through the steps of a deterministic
   ``torchvision.transforms.v2`` pipeline (a resize scales them, a centre crop
   shifts them), as the image is;
-* :func:`pipeline_steps`: the steps of a nested pipeline.
+* :func:`pipeline_steps`: the steps of a nested pipeline;
+* :func:`pad_boxes`: images with different numbers of boxes as one padded tensor.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-__all__ = ["BOX_STEPS", "point_boxes", "transform_boxes", "pipeline_steps"]
+__all__ = ["BOX_STEPS", "pad_boxes", "point_boxes", "transform_boxes", "pipeline_steps"]
 
 
 def pipeline_steps(transform: Callable) -> list[Callable]:
@@ -143,3 +144,21 @@ def point_boxes(points: torch.Tensor, half_side: float | torch.Tensor) -> torch.
     x, y = p[..., 0], p[..., 1]  # (B, P)
     out = torch.stack([x - half, y - half, x + half, y + half], -1)  # (B, P, 4)
     return torch.where((p[..., 2] > 0)[..., None], out, torch.full_like(out, float("nan")))
+
+
+def pad_boxes(boxes: list[torch.Tensor]) -> torch.Tensor:
+    """Each image's boxes as one tensor, padded with all-NaN rows.
+
+    Args:
+        boxes: ``B`` tensors ``(K_i, 4)`` float pixel ``xyxy`` (``K_i`` may be 0: an
+            image with no box of this kind).
+
+    Returns:
+        ``(B, K, 4)`` float32 with ``K = max(1, max K_i)``; image ``i``'s boxes first,
+        then NaN rows (an image without a box is all NaN).
+    """
+    rows = [torch.as_tensor(b, dtype=torch.float32).reshape(-1, 4) for b in boxes]
+    out = torch.full((len(rows), max([1, *(len(r) for r in rows)]), 4), float("nan"))
+    for i, r in enumerate(rows):
+        out[i, :len(r)] = r
+    return out  # (B, K, 4)
